@@ -1,0 +1,3 @@
+from crmkit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Users, sign-in codes, tokens, workspaces, members, invites, plans and step-up."""

@@ -1,0 +1,58 @@
+"""One-time 6-digit codes (sign-in and step-up), shared rules in one place.
+
+Stored as HMAC(secret, key:code), valid 10 minutes, single use; a new code replaces the old; the
+fifth wrong try burns it. `key` binds a code to its purpose, e.g. `login:<email>` or
+`stepup:<user>:<action>:<target>`, so a code for one never unlocks another.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from crmkit.runtime import Runtime
+from crmkit.store import accounts as store
+from crmkit.store.db import Tx
+
+CODE_TTL_SECONDS = 600
+MAX_ATTEMPTS = 5
+
+
+def new_code() -> str:
+    return "%06d" % secrets.randbelow(10**6)
+
+
+def digest(rt: Runtime, key: str, code: str) -> bytes:
+    return rt.hmac(f"{key}:{code}")
+
+
+async def issue(rt: Runtime, tx: Tx, key: str) -> tuple[str, bytes]:
+    """Store a fresh code for `key` (replacing any other) and return it with its digest."""
+    now = rt.clock.now()
+    code = new_code()
+    d = digest(rt, key, code)
+    await store.purge_codes(tx, now)
+    await store.put_code(tx, key, d, now + CODE_TTL_SECONDS)
+    return code, d
+
+
+async def withdraw(tx: Tx, key: str, d: bytes) -> None:
+    """Remove the code we just issued (e.g. its mail could not be sent), not a newer one."""
+    await store.delete_code(tx, key, d)
+
+
+async def check(rt: Runtime, tx: Tx, key: str, code: str) -> bool:
+    """True once for the right code; a wrong try counts toward the limit. The caller commits."""
+    row = await store.get_code(tx, key)
+    if row is None:
+        return False
+    stored, expires_at, attempts = row
+    if expires_at < rt.clock.now() or attempts >= MAX_ATTEMPTS:
+        await store.delete_code(tx, key)
+        return False
+    well_formed = len(code) == 6 and code.isascii() and code.isdigit()
+    if well_formed and hmac.compare_digest(stored, digest(rt, key, code)):
+        await store.delete_code(tx, key)
+        return True
+    await store.count_code_attempt(tx, key)
+    return False

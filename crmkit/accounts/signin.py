@@ -1,0 +1,128 @@
+"""Email-code sign-in: request a code, verify it, receive a token.
+
+`request_code` answers the same whether or not the email is known: every address gets a code,
+and the first successful verify creates the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crmkit.accounts import audit, codes, ratelimit, tokens, users
+from crmkit.errors import CrmError, InvalidCode, ServiceUnavailable
+from crmkit.mail import MailError
+from crmkit.runtime import Runtime
+from crmkit.store import accounts as store
+
+WINDOW_SECONDS = 15 * 60
+PER_EMAIL = 5
+PER_IP = 30
+RATE_HINT = "wait for Retry-After seconds; the code already sent stays valid for 10 minutes"
+
+
+def login_key(email: str) -> str:
+    return f"login:{email}"
+
+
+async def request_code(rt: Runtime, raw_email: str, client_ip: str) -> str:
+    email = users.normalize_email(raw_email)
+    key = login_key(email)
+    async with rt.db.write() as tx:
+        await ratelimit.hit(
+            rt,
+            tx,
+            [
+                ratelimit.Limit(
+                    f"login-ip:{client_ip}",
+                    PER_IP,
+                    WINDOW_SECONDS,
+                    "code requests from this address",
+                ),
+                ratelimit.Limit(
+                    f"login-email:{email}",
+                    PER_EMAIL,
+                    WINDOW_SECONDS,
+                    "code requests for this email",
+                ),
+            ],
+            RATE_HINT,
+        )
+        code, digest = await codes.issue(rt, tx, key)
+    try:
+        await rt.mailer.send(
+            email, f"Your crmkit sign-in code: {code}", _login_mail(rt, email, code)
+        )
+    except MailError:
+        async with rt.db.write() as tx:
+            await codes.withdraw(tx, key, digest)
+        raise email_unavailable() from None
+    return email
+
+
+def email_unavailable() -> CrmError:
+    return ServiceUnavailable(
+        "the sign-in email could not be sent (the mail server refused or is unreachable)",
+        "try again in a minute; if it keeps failing, the operator should check CRMKIT_SMTP_URL",
+        code="email_unavailable",
+    )
+
+
+def _login_mail(rt: Runtime, email: str, code: str) -> str:
+    return (
+        f"Your crmkit sign-in code is {code}\n\n"
+        "It works once and expires in 10 minutes. If you did not ask for it, ignore this mail.\n\n"
+        f"Server: {rt.settings.public_url}\n"
+        f'Agents: POST /auth/verify {{"email":"{email}","code":"{code}"}}\n'
+    )
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user_id: str
+    email: str
+    token: tokens.Minted
+    workspace_name: str
+    new_user: bool
+
+
+async def verify_code(rt: Runtime, email: str, code: str) -> bool:
+    """Check a login code in its own transaction (a wrong try must be counted even on failure)."""
+    async with rt.db.write() as tx:
+        return await codes.check(rt, tx, login_key(email), code)
+
+
+async def verify(rt: Runtime, raw_email: str, code: str, token_name: str | None) -> SignedIn:
+    email = users.normalize_email(raw_email)
+    name = tokens.clean_name(token_name)
+    if not await verify_code(rt, email, code):
+        raise InvalidCode(
+            "that code is wrong, expired or already used",
+            'request a new one with POST /auth/request {"email":...}; a code works once, '
+            "for 10 minutes, and dies after 5 wrong tries",
+        )
+    return await sign_in(rt, email, name)
+
+
+async def sign_in(
+    rt: Runtime, email: str, token_name: str, workspace_id: str | None = None
+) -> SignedIn:
+    """Create the user if new, pick their workspace and mint a token, in one transaction."""
+    async with rt.db.write() as tx:
+        user = await users.ensure_user(rt, tx, email)
+        if workspace_id is None:
+            workspace_id = await users.landing_workspace(rt, tx, user)
+        minted = await tokens.mint(
+            rt, tx, user_id=user.id, email=email, workspace_id=workspace_id, name=token_name
+        )
+        await audit.record(
+            tx,
+            workspace_id=workspace_id,
+            at=rt.clock.now(),
+            action="auth.sign_in",
+            target=f"user/{user.id}",
+            actor_email=email,
+            actor_token=f"token/{minted.token_id}",
+        )
+        member = await store.membership(tx, workspace_id, user.id)
+    assert member is not None
+    return SignedIn(user.id, email, minted, str(member[1]), user.created)

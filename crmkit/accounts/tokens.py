@@ -1,0 +1,158 @@
+"""API tokens: minting, authenticating a bearer, listing and revoking.
+
+`ck_` + 32 random bytes; only the SHA-256 is stored; idle tokens expire and each use renews
+them, written at most once a minute per token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from crmkit.accounts import audit
+from crmkit.errors import InvalidField, NotFound, Unauthorized
+from crmkit.ids import bare_id, new_id
+from crmkit.principal import Principal
+from crmkit.runtime import Runtime
+from crmkit.store import accounts as store
+from crmkit.store.db import Tx
+
+PREFIX = "ck_"
+TOUCH_EVERY_SECONDS = 60
+NAME_MAX = 100
+_NAME_BAD = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def hash_token(raw: str) -> bytes:
+    return hashlib.sha256(raw.encode()).digest()
+
+
+def clean_name(name: str | None, field: str = "token_name") -> str:
+    if name is None:
+        return "default"
+    name = name.strip()
+    if not name or len(name) > NAME_MAX or _NAME_BAD.search(name):
+        raise InvalidField(
+            f"{field} must be 1-{NAME_MAX} printable characters",
+            f'label the session, e.g. "{field}":"Claude" or "{field}":"nightly sync"',
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Minted:
+    raw: str
+    token_id: str
+    name: str
+    workspace_id: str
+
+
+async def mint(
+    rt: Runtime,
+    tx: Tx,
+    *,
+    user_id: str,
+    email: str,
+    workspace_id: str,
+    name: str,
+    actor: Principal | None = None,
+) -> Minted:
+    raw = PREFIX + secrets.token_urlsafe(32)
+    token_id = new_id("t")
+    now = rt.clock.now()
+    await store.insert_token(tx, token_id, hash_token(raw), user_id, workspace_id, name, now)
+    await audit.record(
+        tx,
+        workspace_id=workspace_id,
+        at=now,
+        action="token.create",
+        target=f"token/{token_id}",
+        detail=f"name: {name}",
+        actor=actor,
+        actor_email=email,
+    )
+    return Minted(raw, token_id, name, workspace_id)
+
+
+def expires_at(rt: Runtime, last_used_at: int) -> int:
+    return last_used_at + rt.settings.token_idle_days * 86400
+
+
+async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
+    if not authorization:
+        raise Unauthorized("this endpoint needs a token")
+    scheme, _, raw = authorization.partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw:
+        raise Unauthorized(
+            "the Authorization header must be 'Bearer <token>'", code="invalid_token"
+        )
+    row = await store.token_for_auth(rt.db, hash_token(raw))
+    if row is None or row[6] is not None or row[10] is None:
+        # Unknown, revoked, or the user has left that workspace: all the same to the caller.
+        raise Unauthorized("this token is not valid (unknown or revoked)", code="invalid_token")
+    token_id, name, user_id, workspace_id, created_at, last_used_at = row[:6]
+    now = rt.clock.now()
+    if now > expires_at(rt, last_used_at):
+        raise Unauthorized(
+            f"this token expired after {rt.settings.token_idle_days} idle days",
+            code="token_expired",
+        )
+    if now - last_used_at >= TOUCH_EVERY_SECONDS:
+        async with rt.db.write() as tx:
+            await store.touch_token(tx, token_id, now)
+        last_used_at = now
+    return Principal(
+        user_id=user_id,
+        email=row[7],
+        token_id=token_id,
+        token_name=name,
+        workspace_id=workspace_id,
+        workspace_name=row[8],
+        role=row[10],
+        plan=row[9],
+        token_created_at=created_at,
+        token_last_used_at=last_used_at,
+    )
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    token_id: str
+    name: str
+    workspace_id: str
+    workspace_name: str
+    created_at: int
+    last_used_at: int
+    expires_at: int
+    current: bool
+
+
+async def list_live(rt: Runtime, who: Principal) -> list[TokenInfo]:
+    since = rt.clock.now() - rt.settings.token_idle_days * 86400
+    rows = await store.live_tokens(rt.db, who.user_id, since)
+    return [
+        TokenInfo(r[0], r[1], r[2], r[3], r[4], r[5], expires_at(rt, r[5]), r[0] == who.token_id)
+        for r in rows
+    ]
+
+
+async def revoke(rt: Runtime, who: Principal, raw_id: str) -> str:
+    token_id = bare_id(raw_id, "token", "t")
+    missing = NotFound(f"no token {raw_id} among your tokens", "list yours with GET /tokens")
+    if token_id is None:
+        raise missing
+    async with rt.db.write() as tx:
+        if not await store.revoke_token(tx, token_id, who.user_id, rt.clock.now()):
+            raise missing
+        await audit.record(
+            tx,
+            workspace_id=who.workspace_id,
+            at=rt.clock.now(),
+            action="token.revoke",
+            target=f"token/{token_id}",
+            actor=who,
+        )
+    return token_id

@@ -1,0 +1,51 @@
+"""create_app(settings) -> the ASGI app: routes, exception handlers, lifespan, the edge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from crmkit.clock import Clock
+from crmkit.config import Settings
+from crmkit.mail import Mailer
+from crmkit.runtime import Runtime
+from crmkit.store.db import Database
+from crmkit.web import auth, errors, system
+from crmkit.web.edge import Edge
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    return Runtime(
+        settings=settings,
+        db=Database(settings.database),
+        clock=clock or Clock(),
+        mailer=Mailer(settings.smtp_url, settings.mail_from),
+    )
+
+
+class App(Edge):
+    """The served app: the Edge around Starlette, holding the runtime for tests and the CLI."""
+
+    def __init__(self, app: Starlette, runtime: Runtime, *, access_log: bool) -> None:
+        super().__init__(app, access_log_enabled=access_log)
+        self.starlette = app
+        self.runtime = runtime
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bool = True) -> App:
+    rt = build_runtime(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await rt.start()
+        try:
+            yield
+        finally:
+            await rt.stop()
+
+    routes = [*system.routes, *auth.routes]
+    app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=lifespan)
+    app.state.runtime = rt
+    return App(app, rt, access_log=access_log)

@@ -1,0 +1,130 @@
+"""`crmkit serve | token` (argparse; the work happens in the services)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from crmkit import __version__
+from crmkit.config import ENV_DOCS, ConfigError, Settings
+
+
+def _env_help() -> str:
+    width = max(len(k) for k in ENV_DOCS)
+    lines = ["environment variables (each optional):"]
+    for name, (default, text) in ENV_DOCS.items():
+        lines.append(f"  {name:<{width}}  {text} (default: {default})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crmkit",
+        description="crmkit: a headless CRM that AI agents operate over plain-text HTTP and MCP.",
+        epilog=_env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"crmkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP API (and /mcp) on uvicorn",
+        description="Run the crmkit API on uvicorn with an embedded SQLite database.",
+        epilog=_env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", help="interface to bind (default $CRMKIT_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default $CRMKIT_PORT or 8000)")
+    serve.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    serve.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per request"
+    )
+
+    token = sub.add_parser(
+        "token",
+        help="mint a token on the server host, without email",
+        description="Mint an API token for EMAIL (creating the user and a workspace if needed) "
+        "and print it once. For operators and scripts on the server host.",
+        epilog=_env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    token.add_argument("--email", required=True)
+    token.add_argument("--name", default=None, help="label shown in GET /tokens (default: cli)")
+    token.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if getattr(args, "db", None):
+        overrides["database"] = args.db
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None):
+        overrides["port"] = args.port
+    return Settings.from_env(os.environ, **overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"crmkit: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return serve(settings, access_log=not args.no_access_log)
+    if args.command == "token":
+        return asyncio.run(mint_token(settings, args.email, args.name or "cli"))
+    return 2
+
+
+def serve(settings: Settings, *, access_log: bool) -> int:
+    import uvicorn
+
+    from crmkit.app import create_app
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings, access_log=access_log)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # ours redacts secrets in query strings; uvicorn's would not
+        proxy_headers=True,
+        server_header=False,
+        log_config=None,
+    )
+    return 0
+
+
+async def mint_token(settings: Settings, email: str, name: str) -> int:
+    from crmkit.accounts import signin, tokens, users
+    from crmkit.app import build_runtime
+    from crmkit.errors import CrmError
+
+    rt = build_runtime(settings)
+    await rt.start()
+    try:
+        try:
+            address = users.normalize_email(email)
+            done = await signin.sign_in(rt, address, tokens.clean_name(name, "--name"))
+        except CrmError as exc:
+            print(f"crmkit: {exc.message}", file=sys.stderr)
+            return 2
+        print(done.token.raw)
+        print(
+            f"# token/{done.token.token_id} for {done.email} in workspace/{done.token.workspace_id}"
+            f" ({done.workspace_name}); shown once",
+            file=sys.stderr,
+        )
+        return 0
+    finally:
+        await rt.stop()

@@ -1,0 +1,148 @@
+"""Settings from CRMKIT_* environment variables, validated once at start.
+
+`Settings.from_env(environ)` takes its environment as a parameter so tests inject it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+# name -> (default shown in --help, description). The CLI prints this table; keep it complete.
+ENV_DOCS: dict[str, tuple[str, str]] = {
+    "CRMKIT_DATABASE": ("./crmkit.db", "SQLite file; created on first start"),
+    "CRMKIT_HOST": ("127.0.0.1", "interface `crmkit serve` binds to"),
+    "CRMKIT_PORT": ("8000", "port `crmkit serve` listens on"),
+    "CRMKIT_BASE_URL": (
+        "http://<host>:<port>",
+        "public URL of this server, used in emails and OAuth metadata",
+    ),
+    "CRMKIT_SECRET_KEY": (
+        "(generated)",
+        "signing/HMAC key; if unset one is generated once and kept in the database",
+    ),
+    "CRMKIT_SMTP_URL": (
+        "(unset)",
+        "smtp://user:pass@host:port, smtp+starttls://..., smtps://...; "
+        "unset = emails (login codes included) are written to the console log",
+    ),
+    "CRMKIT_MAIL_FROM": ("crmkit@localhost", "From: address of outgoing mail"),
+    "CRMKIT_TOKEN_IDLE_DAYS": ("30", "days a token may sit unused before it expires"),
+    "CRMKIT_DEFAULT_PLAN": ("free", "plan of new workspaces: free, team or unlimited"),
+    "CRMKIT_PLANS": (
+        "(built-in)",
+        'JSON overriding plan caps, e.g. {"free": {"contacts": 500}}; -1 = unlimited',
+    ),
+}
+
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+PLAN_NAMES = ("free", "team", "unlimited")
+
+
+class ConfigError(ValueError):
+    """A CRMKIT_* variable has a value we cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = "./crmkit.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = ""
+    secret_key: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "crmkit@localhost"
+    token_idle_days: int = 30
+    default_plan: str = "free"
+    plans_json: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def public_url(self) -> str:
+        """The base URL without a trailing slash; derived from host:port when unset."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> Settings:
+        def get(name: str) -> str | None:
+            value = environ.get(name)
+            return value if value not in (None, "") else None
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+            return value
+
+        values: dict[str, object] = {
+            "database": get("CRMKIT_DATABASE") or "./crmkit.db",
+            "host": get("CRMKIT_HOST") or "127.0.0.1",
+            "port": integer("CRMKIT_PORT", 8000, 1, 65535),
+            "base_url": get("CRMKIT_BASE_URL") or "",
+            "secret_key": get("CRMKIT_SECRET_KEY"),
+            "smtp_url": get("CRMKIT_SMTP_URL"),
+            "mail_from": get("CRMKIT_MAIL_FROM") or "crmkit@localhost",
+            "token_idle_days": integer("CRMKIT_TOKEN_IDLE_DAYS", 30, 1, 3650),
+            "default_plan": get("CRMKIT_DEFAULT_PLAN") or "free",
+            "plans_json": _parse_plans(get("CRMKIT_PLANS")),
+        }
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(f"CRMKIT_BASE_URL must be an http(s) URL, got {self.base_url!r}")
+        if self.smtp_url:
+            scheme = urlsplit(self.smtp_url).scheme
+            if scheme not in SMTP_SCHEMES or not urlsplit(self.smtp_url).hostname:
+                raise ConfigError(
+                    "CRMKIT_SMTP_URL must look like smtp://user:pass@host:port "
+                    f"(schemes: {', '.join(SMTP_SCHEMES)})"
+                )
+        if self.default_plan not in PLAN_NAMES:
+            raise ConfigError(
+                f"CRMKIT_DEFAULT_PLAN must be one of {', '.join(PLAN_NAMES)}, "
+                f"got {self.default_plan!r}"
+            )
+        if self.secret_key is not None and len(self.secret_key) < 16:
+            raise ConfigError("CRMKIT_SECRET_KEY must be at least 16 characters")
+
+
+def _parse_plans(raw: str | None) -> dict[str, dict[str, int]]:
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"CRMKIT_PLANS is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("CRMKIT_PLANS must be a JSON object of plan -> caps")
+    plans: dict[str, dict[str, int]] = {}
+    for plan, caps in data.items():
+        if plan not in PLAN_NAMES:
+            raise ConfigError(
+                f"CRMKIT_PLANS: unknown plan {plan!r}; plans: {', '.join(PLAN_NAMES)}"
+            )
+        if not isinstance(caps, dict):
+            raise ConfigError(f"CRMKIT_PLANS: caps of {plan!r} must be an object")
+        for cap, value in caps.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+                raise ConfigError(
+                    f"CRMKIT_PLANS: {plan}.{cap} must be a whole number >= -1 (-1 = unlimited)"
+                )
+        plans[plan] = {str(k): int(v) for k, v in caps.items()}
+    return plans

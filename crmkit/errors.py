@@ -1,0 +1,152 @@
+"""Every error crmkit answers with, in one place.
+
+An error carries a stable snake_case `code`, an HTTP status, a message that names the thing and
+a hint that says what to do next. Extra `key: value` details (allowed fields, a confirm token,
+retry_after) ride along in `extra`. The renderer turns them into text or JSON; nothing else
+builds an error reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+SIGN_IN_HINT = (
+    'sign in again: POST /auth/request {"email":...} then POST /auth/verify '
+    '{"email":...,"code":...}, and send the new token as Authorization: Bearer <token>'
+)
+
+
+class CrmError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        hint: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        extra: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.extra: dict[str, str] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
+
+
+# 400 family -----------------------------------------------------------------------------------
+
+
+class BadRequest(CrmError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidJSON(BadRequest):
+    code = "invalid_json"
+
+
+class InvalidField(BadRequest):
+    """A body or query names a field we do not accept, or gives it a bad value."""
+
+    code = "invalid_field"
+
+    def __init__(
+        self, message: str, hint: str, *, allowed: Iterable[str] = (), code: str | None = None
+    ) -> None:
+        allowed_list = sorted(allowed)
+        extra = {"allowed": ", ".join(allowed_list)} if allowed_list else {}
+        super().__init__(message, hint, code=code, extra=extra)
+
+
+class InvalidQuery(InvalidField):
+    code = "invalid_query"
+
+
+class InvalidConfirmation(BadRequest):
+    code = "invalid_confirmation"
+
+
+# 401 / 403 -----------------------------------------------------------------------------------
+
+
+class Unauthorized(CrmError):
+    status = 401
+    code = "auth_required"
+
+    def __init__(self, message: str, hint: str = SIGN_IN_HINT, *, code: str | None = None) -> None:
+        super().__init__(message, hint, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidCode(CrmError):
+    status = 401
+    code = "invalid_code"
+
+
+class Forbidden(CrmError):
+    status = 403
+    code = "forbidden"
+
+
+# 404 / 405 / 409 / 412 / 413 / 428 / 429 / 5xx --------------------------------------------------
+
+
+class NotFound(CrmError):
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(CrmError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(CrmError):
+    status = 409
+    code = "conflict"
+
+
+class VersionConflict(CrmError):
+    status = 412
+    code = "version_conflict"
+
+
+class PayloadTooLarge(CrmError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ConfirmationRequired(CrmError):
+    status = 428
+    code = "confirmation_required"
+
+
+class RateLimited(CrmError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, hint: str, *, retry_after: int) -> None:
+        retry_after = max(1, retry_after)
+        super().__init__(
+            message,
+            hint,
+            extra={"retry_after": str(retry_after)},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class ServiceUnavailable(CrmError):
+    status = 503
+    code = "unavailable"
+
+
+class InternalError(CrmError):
+    status = 500
+    code = "internal_error"

@@ -1,0 +1,23 @@
+"""Who is calling: the authenticated token, its user and the one workspace it acts in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    email: str
+    token_id: str
+    token_name: str
+    workspace_id: str
+    workspace_name: str
+    role: str
+    plan: str
+    token_created_at: int
+    token_last_used_at: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"

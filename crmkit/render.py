@@ -1,0 +1,246 @@
+"""The ONLY place that turns results into text lines or JSON.
+
+Handlers return one of the small result objects below; `respond()` picks the format.
+Text: one logfmt line per record (handle first, null fields left out), meta lines start `# `.
+JSON: `{"data": ...}` with the same fields. Errors render through `error_body()`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.responses import Response
+
+from crmkit.errors import CrmError, InvalidField
+
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+
+Data = Mapping[str, Any]
+
+
+@dataclass
+class Record:
+    """One record (a dict that carries "handle"), optionally with meta lines such as `created`."""
+
+    data: Data
+    meta: Sequence[str] = ()
+    status: int = 200
+    json_extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Listing:
+    rows: Sequence[Data]
+    total: int | None = None
+    total_is_lower_bound: bool = False
+    next_cursor: str | None = None
+    empty: Sequence[str] = ()  # meta lines shown only when there are no rows
+    meta: Sequence[str] = ()
+    with_total: bool = True
+
+
+@dataclass
+class Document:
+    """Several named records in one reply (e.g. whoami); text prints each as its own line."""
+
+    sections: Mapping[str, Data | Sequence[Data]]
+    meta: Sequence[str] = ()
+    trailer: Sequence[str] = ()
+
+
+@dataclass
+class Message:
+    """A reply with no record: text is meta lines, JSON is `{"data": data}`."""
+
+    lines: Sequence[str]
+    data: Data
+    status: int = 200
+
+
+Result = Record | Listing | Document | Message
+
+
+# --- negotiation ------------------------------------------------------------------------------
+
+
+def wants_json(query_string: str, accept: str) -> bool:
+    fmt = None
+    if "format=" in query_string:
+        for key, value in parse_qsl(query_string, keep_blank_values=True):
+            if key == "format":
+                fmt = value
+    if fmt is not None:
+        if fmt == "json":
+            return True
+        if fmt == "text":
+            return False
+        raise InvalidField(
+            f"unknown format {fmt!r}",
+            "use ?format=text (the default) or ?format=json",
+            allowed=("text", "json"),
+            code="invalid_format",
+        )
+    return "application/json" in accept
+
+
+def wants_json_lenient(query_string: str, accept: str) -> bool:
+    """For error replies: a bad ?format= must not stop us from answering."""
+    try:
+        return wants_json(query_string, accept)
+    except CrmError:
+        return "application/json" in accept
+
+
+# --- text -------------------------------------------------------------------------------------
+
+_NEEDS_QUOTE = re.compile(r'[\s"=\\\x00-\x1f\x7f]')
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPE_RE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    return _ESCAPES.get(ch) or "\\u%04x" % ord(ch)
+
+
+def text_value(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        items = [text_value(v) for v in value]
+        if all(v and "," not in v and not _NEEDS_QUOTE.search(v) for v in items):
+            return ",".join(items)
+        return _quote(orjson.dumps(list(value)).decode())
+    if isinstance(value, dict):
+        return _quote(orjson.dumps(value).decode())
+    s = str(value)
+    if s and not _NEEDS_QUOTE.search(s):
+        return s
+    return _quote(s)
+
+
+def _quote(s: str) -> str:
+    return '"' + _ESCAPE_RE.sub(_escape, s) + '"'
+
+
+def record_line(data: Data) -> str:
+    parts = [str(data.get("handle", ""))]
+    for key, value in data.items():
+        if key == "handle" or value is None:
+            continue
+        if isinstance(value, dict) and key == "custom":
+            for ck, cv in value.items():
+                if cv is not None:
+                    parts.append("custom.%s=%s" % (_key(ck), text_value(cv)))
+            continue
+        if isinstance(value, list | tuple) and not value:
+            continue
+        parts.append("%s=%s" % (key, text_value(value)))
+    return " ".join(parts)
+
+
+def _key(key: str) -> str:
+    # Custom keys are user data: keep them from breaking the line or faking a new pair.
+    return key if key and not _NEEDS_QUOTE.search(key) else _quote(key)
+
+
+def meta_line(text: str) -> str:
+    return "# " + text.replace("\n", " ")
+
+
+def to_text(result: Result) -> str:
+    lines: list[str] = []
+    if isinstance(result, Record):
+        lines.extend(meta_line(m) for m in result.meta)
+        lines.append(record_line(result.data))
+    elif isinstance(result, Listing):
+        lines.extend(meta_line(m) for m in result.meta)
+        if result.with_total and result.total is not None:
+            total = f"{result.total}+" if result.total_is_lower_bound else str(result.total)
+            lines.append(meta_line(f"total: {total}"))
+        lines.extend(record_line(r) for r in result.rows)
+        if not result.rows:
+            lines.extend(meta_line(m) for m in result.empty)
+        if result.next_cursor:
+            lines.append(meta_line(f"next: {result.next_cursor}"))
+    elif isinstance(result, Document):
+        lines.extend(meta_line(m) for m in result.meta)
+        for section in result.sections.values():
+            if isinstance(section, Mapping):
+                lines.append(record_line(section))
+            else:
+                lines.extend(record_line(r) for r in section)
+        lines.extend(meta_line(m) for m in result.trailer)
+    else:
+        lines.extend(meta_line(m) for m in result.lines)
+    return "\n".join(lines) + "\n"
+
+
+# --- json -------------------------------------------------------------------------------------
+
+
+def to_json(result: Result) -> bytes:
+    body: dict[str, Any]
+    if isinstance(result, Record):
+        body = {"data": result.data, **result.json_extra}
+    elif isinstance(result, Listing):
+        body = {"data": result.rows}
+        if result.with_total:
+            body["total"] = result.total
+            if result.total_is_lower_bound:
+                body["total_is_lower_bound"] = True
+        body["next_cursor"] = result.next_cursor
+    elif isinstance(result, Document):
+        body = {"data": dict(result.sections)}
+    else:
+        body = {"data": result.data}
+    return orjson.dumps(body)
+
+
+def respond(
+    result: Result,
+    *,
+    as_json: bool,
+    status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    if status is None:
+        status = result.status if isinstance(result, Record | Message) else 200
+    if as_json:
+        return Response(to_json(result), status_code=status, media_type=JSON, headers=headers)
+    return Response(to_text(result), status_code=status, media_type=TEXT, headers=headers)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def error_body(err: CrmError, *, as_json: bool) -> tuple[bytes, str]:
+    if as_json:
+        payload: dict[str, Any] = {"code": err.code, "message": err.message, "hint": err.hint}
+        payload.update(err.extra)
+        return orjson.dumps({"error": payload}), JSON
+    lines = [
+        "error: %s: %s" % (err.code, _one_line(err.message)),
+        "hint: %s" % _one_line(err.hint),
+    ]
+    lines.extend("%s: %s" % (k, _one_line(v)) for k, v in err.extra.items())
+    return ("\n".join(lines) + "\n").encode(), TEXT
+
+
+def _one_line(s: str) -> str:
+    return s.replace("\r", " ").replace("\n", " ")
+
+
+def error_response(err: CrmError, *, as_json: bool) -> Response:
+    body, media = error_body(err, as_json=as_json)
+    return Response(body, status_code=err.status, media_type=media, headers=err.headers)

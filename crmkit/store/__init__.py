@@ -1,0 +1,1 @@
+"""SQL only: the connection, numbered migrations and one repository module per area."""

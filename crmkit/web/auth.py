@@ -1,0 +1,114 @@
+"""Sign-in and session endpoints: /auth/request, /auth/verify, /whoami, /tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import Route
+
+from crmkit.accounts import signin, tokens
+from crmkit.clock import iso
+from crmkit.render import Document, Listing, Message, Record
+from crmkit.web.body import Body, parse
+from crmkit.web.endpoint import Call, endpoint
+
+
+class CodeRequest(Body):
+    email: str
+
+
+class VerifyRequest(Body):
+    email: str
+    code: str
+    token_name: str | None = None
+
+
+async def request_code(call: Call) -> Message:
+    body = await parse(call.request, CodeRequest)
+    email = await signin.request_code(call.rt, body.email, call.client_ip)
+    verify = (
+        f'POST /auth/verify {{"email":"{email}","code":"<6 digits>","token_name":"<who you are>"}}'
+    )
+    return Message(
+        [
+            f"sent: a 6-digit sign-in code to {email}; it works once, for 10 minutes",
+            f"hint: ask the user for the code, then {verify}",
+        ],
+        {"email": email, "sent": True, "expires_in_seconds": 600, "next": verify},
+    )
+
+
+async def verify_code(call: Call) -> Record:
+    body = await parse(call.request, VerifyRequest)
+    done = await signin.verify(call.rt, body.email, body.code, body.token_name)
+    data = {
+        "handle": f"token/{done.token.token_id}",
+        "token": done.token.raw,
+        "name": done.token.name,
+        "workspace": f"workspace/{done.token.workspace_id}",
+        "workspace_name": done.workspace_name,
+        "user": f"user/{done.user_id}",
+        "email": done.email,
+    }
+    return Record(
+        data,
+        meta=["signed in; the token is shown once: keep it and send Authorization: Bearer <token>"],
+        status=201,
+    )
+
+
+def workspace_view(call: Call) -> dict[str, Any]:
+    who = call.who
+    return {
+        "handle": f"workspace/{who.workspace_id}",
+        "name": who.workspace_name,
+        "role": who.role,
+        "plan": who.plan,
+    }
+
+
+async def whoami(call: Call) -> Document:
+    who = call.who
+    return Document(
+        {
+            "user": {"handle": f"user/{who.user_id}", "email": who.email, "role": who.role},
+            "workspace": workspace_view(call),
+            "token": {
+                "handle": f"token/{who.token_id}",
+                "name": who.token_name,
+                "created_at": iso(who.token_created_at),
+                "expires_at": iso(tokens.expires_at(call.rt, who.token_last_used_at)),
+            },
+        }
+    )
+
+
+async def list_tokens(call: Call) -> Listing:
+    rows = [
+        {
+            "handle": f"token/{t.token_id}",
+            "name": t.name,
+            "workspace": f"workspace/{t.workspace_id}",
+            "workspace_name": t.workspace_name,
+            "created_at": iso(t.created_at),
+            "last_used_at": iso(t.last_used_at),
+            "expires_at": iso(t.expires_at),
+            "current": t.current,
+        }
+        for t in await tokens.list_live(call.rt, call.who)
+    ]
+    return Listing(rows, total=len(rows))
+
+
+async def revoke_token(call: Call) -> Message:
+    token_id = await tokens.revoke(call.rt, call.who, call.request.path_params["token_id"])
+    return Message([f"revoked token/{token_id}"], {"revoked": f"token/{token_id}"})
+
+
+routes = [
+    Route("/auth/request", endpoint(request_code, auth=False), methods=["POST"]),
+    Route("/auth/verify", endpoint(verify_code, auth=False), methods=["POST"]),
+    Route("/whoami", endpoint(whoami), methods=["GET"]),
+    Route("/tokens", endpoint(list_tokens), methods=["GET"]),
+    Route("/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
+]

@@ -1,0 +1,124 @@
+"""The outermost ASGI layer: request ids, the 1 MiB body cap, an access log without secrets,
+and the last-resort 500 (logged with its request id, never a traceback on the wire)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crmkit.errors import CrmError, InternalError, PayloadTooLarge
+from crmkit.render import error_body, wants_json_lenient
+
+log = logging.getLogger("crmkit.http")
+access_log = logging.getLogger("crmkit.access")
+
+MAX_BODY = 1024 * 1024
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# Query keys whose values are secrets: never written to the access log.
+SECRET_QUERY_KEYS = frozenset(
+    {"code", "confirm", "token", "access_token", "refresh_token", "state"}
+)
+
+
+def too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {MAX_BODY} bytes (1 MiB)",
+        "send less per request, e.g. split a bulk import into several calls",
+    )
+
+
+def header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def redact_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, "***" if k in SECRET_QUERY_KEYS else v) for k, v in pairs])
+
+
+class Edge:
+    def __init__(self, app: ASGIApp, *, access_log_enabled: bool = True) -> None:
+        self.app = app
+        self.access_log_enabled = access_log_enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = header(scope, b"x-request-id")
+        request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid_header = (b"x-request-id", request_id.encode())
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": None}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        length = header(scope, b"content-length")
+        if length.isdigit() and int(length) > MAX_BODY:
+            await self._send_error(scope, send_with_id, too_large())
+        else:
+            received = 0
+
+            async def capped_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > MAX_BODY:
+                        raise too_large()
+                return message
+
+            try:
+                await self.app(scope, capped_receive, send_with_id)
+            except Exception:
+                log.exception("unhandled error in request %s", request_id)
+                if status_holder["status"] is None:
+                    await self._send_error(scope, send_with_id, internal_error(request_id))
+        if self.access_log_enabled:
+            query = redact_query(scope.get("query_string", b"").decode("latin-1"))
+            access_log.info(
+                '%s "%s %s%s" %s %.1fms id=%s',
+                (scope.get("client") or ("-",))[0],
+                scope["method"],
+                scope["path"],
+                "?" + query if query else "",
+                status_holder["status"],
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
+
+    async def _send_error(self, scope: Scope, send: Send, err: CrmError) -> None:
+        as_json = wants_json_lenient(
+            scope.get("query_string", b"").decode("latin-1"), header(scope, b"accept")
+        )
+        body, media = error_body(err, as_json=as_json)
+        headers = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
+        headers.extend((k.lower().encode(), v.encode()) for k, v in err.headers.items())
+        if err.status == 413:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": err.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def internal_error(request_id: str) -> InternalError:
+    return InternalError(
+        f"something went wrong on our side (request {request_id})",
+        "retry once; if it fails again, report the request id to the operator",
+        extra={"request_id": request_id},
+    )

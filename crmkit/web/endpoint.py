@@ -1,0 +1,61 @@
+"""Turning a handler (Call -> result object) into a Starlette endpoint.
+
+Handlers parse and authorize, call a service, and return a render result; they never build a
+Response or an error body themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from crmkit.accounts import tokens
+from crmkit.principal import Principal
+from crmkit.render import Result, respond, wants_json
+from crmkit.runtime import Runtime
+
+
+@dataclass
+class Call:
+    request: Request
+    rt: Runtime
+    as_json: bool
+    _who: Principal | None
+
+    @property
+    def who(self) -> Principal:
+        assert self._who is not None, "handler registered without auth"
+        return self._who
+
+    def query(self, name: str) -> str | None:
+        return self.request.query_params.get(name)
+
+    @property
+    def client_ip(self) -> str:
+        return self.request.client.host if self.request.client else "unknown"
+
+
+Handler = Callable[[Call], Awaitable[Result | Response]]
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def endpoint(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        as_json = wants_json(request.url.query, request.headers.get("accept", ""))
+        rt = runtime(request)
+        who = await tokens.authenticate(rt, request.headers.get("authorization")) if auth else None
+        result = await handler(Call(request, rt, as_json, who))
+        if isinstance(result, Response):
+            return result
+        return respond(result, as_json=as_json)
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run

@@ -1,0 +1,57 @@
+"""Unauthenticated endpoints: liveness, readiness, the manual and llms.txt."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from crmkit import __version__
+from crmkit.errors import ServiceUnavailable
+from crmkit.render import Message
+from crmkit.web.endpoint import Call, endpoint
+
+
+@cache
+def document(name: str) -> str:
+    """help.txt / llms.txt: from the source checkout when run from it, else the installed copy."""
+    checkout = Path(__file__).resolve().parents[2] / name
+    if checkout.is_file():
+        return checkout.read_text(encoding="utf-8")
+    return resources.files("crmkit").joinpath("static", name).read_text(encoding="utf-8")
+
+
+async def healthz(call: Call) -> Message:
+    return Message(["ok"], {"status": "ok", "version": __version__})
+
+
+async def readyz(call: Call) -> Message:
+    try:
+        await call.rt.db.one("SELECT 1 FROM schema_migrations LIMIT 1")
+    except Exception as exc:
+        raise ServiceUnavailable(
+            f"the database cannot be queried ({type(exc).__name__})",
+            "check that CRMKIT_DATABASE points at a readable, writable SQLite file and that "
+            "the disk is not full; see the server log",
+            code="not_ready",
+        ) from None
+    return Message(["ready"], {"status": "ready", "version": __version__})
+
+
+async def help_page(call: Call) -> Response:
+    return PlainTextResponse(document("help.txt"))
+
+
+async def llms_txt(call: Call) -> Response:
+    return PlainTextResponse(document("llms.txt"))
+
+
+routes = [
+    Route("/healthz", endpoint(healthz, auth=False), methods=["GET"]),
+    Route("/readyz", endpoint(readyz, auth=False), methods=["GET"]),
+    Route("/help", endpoint(help_page, auth=False), methods=["GET"]),
+    Route("/llms.txt", endpoint(llms_txt, auth=False), methods=["GET"]),
+]

@@ -1,0 +1,247 @@
+"""Shared fixtures: a real SMTP server on loopback, the app in-process or on uvicorn.
+
+No mocks of our own code: tests talk HTTP to the real app over a real SQLite file, and read
+sign-in codes from mail the app really sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import re
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+
+from crmkit.app import App, create_app
+from crmkit.clock import FixedClock
+from crmkit.config import Settings
+
+CODE_RE = re.compile(r"\b(\d{6})\b")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Inbox:
+    """What the loopback SMTP server received."""
+
+    messages: list[Message] = field(default_factory=list)
+    refuse: bool = False  # answer 554 to every DATA when set
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse:
+            return "554 Transaction failed (test refuses mail)"
+        msg = email.message_from_bytes(envelope.content)
+        msg["X-Envelope-To"] = ",".join(envelope.rcpt_tos)
+        self.messages.append(msg)
+        return "250 OK"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if address in m["X-Envelope-To"]]
+
+    def last_body(self, address: str) -> str:
+        found = self.to(address)
+        assert found, f"no mail to {address}; got mail to {[m['To'] for m in self.messages]}"
+        payload = found[-1].get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        return payload.decode()
+
+    def code_for(self, address: str) -> str:
+        match = CODE_RE.search(self.last_body(address))
+        assert match, "no 6-digit code in the mail"
+        return match.group(1)
+
+
+@dataclass
+class Smtp:
+    inbox: Inbox
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def smtp() -> Iterator[Smtp]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield Smtp(inbox, port)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(1_790_000_000)  # 2026-09-21, a fixed "now" the tests move by hand
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    return str(tmp_path / "crmkit.db")
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    """Extra CRMKIT_* variables for the app under test; tests override before `client`."""
+    return {}
+
+
+@pytest.fixture
+def settings(db_path: str, smtp: Smtp, env: dict[str, str]) -> Settings:
+    base = {
+        "CRMKIT_DATABASE": db_path,
+        "CRMKIT_SMTP_URL": smtp.url,
+        "CRMKIT_BASE_URL": "http://testserver",
+    }
+    return Settings.from_env({**base, **env})
+
+
+class Api:
+    """An httpx client plus the few steps every test repeats (sign in, auth headers)."""
+
+    def __init__(self, http: httpx.AsyncClient, inbox: Inbox, app: App) -> None:
+        self.http = http
+        self.inbox = inbox
+        self.app = app
+
+    @property
+    def rt(self) -> Any:
+        return self.app.runtime
+
+    async def request(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return await self.http.request(method, path, headers=headers, **kwargs)
+
+    async def get(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return await self.request("GET", path, token, **kw)
+
+    async def post(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return await self.request("POST", path, token, **kw)
+
+    async def patch(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return await self.request("PATCH", path, token, **kw)
+
+    async def delete(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        return await self.request("DELETE", path, token, **kw)
+
+    async def sign_in(self, address: str, token_name: str | None = None) -> str:
+        """The whole email-code flow; returns the raw token."""
+        r = await self.post("/auth/request", json={"email": address})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = {"email": address, "code": self.inbox.code_for(address)}
+        if token_name:
+            body["token_name"] = token_name
+        r = await self.post("/auth/verify", json=body, headers={"Accept": "application/json"})
+        assert r.status_code == 201, r.text
+        token = r.json()["data"]["token"]
+        assert isinstance(token, str)
+        return token
+
+    async def json(
+        self, method: str, path: str, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}) or {})
+        headers["Accept"] = "application/json"
+        return await self.request(method, path, token, headers=headers, **kw)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[App]:
+    application = create_app(settings, clock=clock, access_log=False)
+    await application.runtime.start()
+    try:
+        yield application
+    finally:
+        await application.runtime.stop()
+
+
+@pytest.fixture
+async def api(app: App, smtp: Smtp) -> AsyncIterator[Api]:
+    """The app in-process (httpx.ASGITransport): fast, and still real SQLite and real SMTP."""
+    transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield Api(http, smtp.inbox, app)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn that signals an event once it listens (or gives up), so tests never sleep."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        finally:
+            self.ready.set()
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            super().run(sockets)
+        finally:
+            self.ready.set()
+
+
+class LiveServer:
+    """uvicorn in a thread on a loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.app = app
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
+        self.server = _Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.thread.start()
+        await asyncio.to_thread(self.server.ready.wait, 30)
+        if not self.server.started:
+            raise RuntimeError("uvicorn failed to start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+async def live(
+    settings: Settings, clock: FixedClock, smtp: Smtp
+) -> AsyncIterator[tuple[Api, LiveServer]]:
+    """The app on uvicorn over a real socket, with a client pointed at it."""
+    application = create_app(settings, clock=clock, access_log=False)
+    server = LiveServer(application)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            yield Api(http, smtp.inbox, application), server
+    finally:
+        server.stop()
