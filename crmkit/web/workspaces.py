@@ -223,25 +223,18 @@ async def remove_member(call: Call) -> Message:
     )
 
 
+# Ids in the path may be bare (w_...) or handles (workspace/w_...), hence the `path`
+# convertor; the more specific routes come first so `/workspaces/{id}` cannot swallow them.
+W = "/workspaces/{workspace_id:path}"
 routes = [
     Route("/workspaces", endpoint(list_workspaces), methods=["GET"]),
     Route("/workspaces", endpoint(create_workspace), methods=["POST"]),
-    Route("/workspaces/{workspace_id}", endpoint(rename_workspace), methods=["PATCH"]),
-    Route("/workspaces/{workspace_id}", endpoint(delete_workspace), methods=["DELETE"]),
-    Route("/workspaces/{workspace_id}/tokens", endpoint(mint_token), methods=["POST"]),
-    Route("/workspaces/{workspace_id}/members", endpoint(list_members), methods=["GET"]),
-    Route("/workspaces/{workspace_id}/invites", endpoint(invite), methods=["POST"]),
-    Route(
-        "/workspaces/{workspace_id}/invites/{invite_id}",
-        endpoint(withdraw_invite),
-        methods=["DELETE"],
-    ),
-    Route(
-        "/workspaces/{workspace_id}/members/{user_id}/role", endpoint(set_role), methods=["POST"]
-    ),
-    Route(
-        "/workspaces/{workspace_id}/members/{user_id}",
-        endpoint(remove_member),
-        methods=["DELETE"],
-    ),
+    Route(W + "/members/{user_id:path}/role", endpoint(set_role), methods=["POST"]),
+    Route(W + "/members/{user_id:path}", endpoint(remove_member), methods=["DELETE"]),
+    Route(W + "/members", endpoint(list_members), methods=["GET"]),
+    Route(W + "/invites/{invite_id:path}", endpoint(withdraw_invite), methods=["DELETE"]),
+    Route(W + "/invites", endpoint(invite), methods=["POST"]),
+    Route(W + "/tokens", endpoint(mint_token), methods=["POST"]),
+    Route(W, endpoint(rename_workspace), methods=["PATCH"]),
+    Route(W, endpoint(delete_workspace), methods=["DELETE"]),
 ]
