@@ -72,7 +72,9 @@ async def test_rename_is_for_admins(api):
 
     r = await api.json("PATCH", f"/workspaces/{workspace}", ann, json={"name": "  "})
     assert r.status_code == 400
-    r = await api.json("PATCH", f"/workspaces/{workspace}", ann, json={"name": "A", "plan": "unlimited"})
+    r = await api.json(
+        "PATCH", f"/workspaces/{workspace}", ann, json={"name": "A", "plan": "unlimited"}
+    )
     assert r.status_code == 400
     assert error(r)["code"] == "unknown_field"
     assert error(r)["allowed"] == "name"
