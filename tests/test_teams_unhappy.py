@@ -67,6 +67,15 @@ def test_the_matrix_covers_every_route():
     assert served == listed
 
 
+async def test_wrong_methods_are_405_naming_the_allowed_ones(api, world):
+    r = await api.json("GET", f"/workspaces/{world['w']}", world["ann"])
+    assert r.status_code == 405
+    assert set(error(r)["allowed"].split(", ")) == {"PATCH", "DELETE"}
+    r = await api.json("PUT", "/workspaces", world["ann"])
+    assert r.status_code == 405
+    assert set(error(r)["allowed"].split(", ")) == {"GET", "HEAD", "POST"}
+
+
 async def test_no_token_or_a_bad_token_is_401(api, world):
     before = await snapshot(api)
     for method, path, body, _ in ROUTES:

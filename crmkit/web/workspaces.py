@@ -223,18 +223,30 @@ async def remove_member(call: Call) -> Message:
     )
 
 
+async def workspaces_root(call: Call) -> Listing | Record:
+    """GET lists, POST creates (one route, so a wrong method's 405 names both)."""
+    if call.request.method == "POST":
+        return await create_workspace(call)
+    return await list_workspaces(call)
+
+
+async def workspace_item(call: Call) -> Record | Message:
+    """PATCH renames, DELETE deletes."""
+    if call.request.method == "DELETE":
+        return await delete_workspace(call)
+    return await rename_workspace(call)
+
+
 # Ids in the path may be bare (w_...) or handles (workspace/w_...), hence the `path`
 # convertor; the more specific routes come first so `/workspaces/{id}` cannot swallow them.
 W = "/workspaces/{workspace_id:path}"
 routes = [
-    Route("/workspaces", endpoint(list_workspaces), methods=["GET"]),
-    Route("/workspaces", endpoint(create_workspace), methods=["POST"]),
+    Route("/workspaces", endpoint(workspaces_root), methods=["GET", "POST"]),
     Route(W + "/members/{user_id:path}/role", endpoint(set_role), methods=["POST"]),
     Route(W + "/members/{user_id:path}", endpoint(remove_member), methods=["DELETE"]),
     Route(W + "/members", endpoint(list_members), methods=["GET"]),
     Route(W + "/invites/{invite_id:path}", endpoint(withdraw_invite), methods=["DELETE"]),
     Route(W + "/invites", endpoint(invite), methods=["POST"]),
     Route(W + "/tokens", endpoint(mint_token), methods=["POST"]),
-    Route(W, endpoint(rename_workspace), methods=["PATCH"]),
-    Route(W, endpoint(delete_workspace), methods=["DELETE"]),
+    Route(W, endpoint(workspace_item), methods=["PATCH", "DELETE"]),
 ]
