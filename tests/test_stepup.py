@@ -155,3 +155,39 @@ async def test_no_code_is_left_usable_when_the_mail_fails(api, team):
     assert r.status_code == 503 and error(r)["code"] == "email_unavailable"
     row = await api.rt.db.one("SELECT COUNT(*) FROM codes WHERE key LIKE 'stepup:%'")
     assert row[0] == 0
+
+
+async def test_codes_and_tokens_never_reach_the_log(settings, clock, smtp, caplog):
+    """With the access log on, a full step-up leaves neither the code nor a token in the log."""
+    import logging
+
+    import httpx
+    from conftest import Api
+
+    from crmkit.app import create_app
+
+    caplog.set_level(logging.DEBUG)
+    app = create_app(settings, clock=clock, access_log=True)
+    await app.runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            api = Api(http, smtp.inbox, app)
+            ann = await api.sign_in("ann@acme.com")
+            workspace, _ = await ids(api, ann)
+            await invite(api, ann, workspace, "bob@acme.com")
+            bob = await api.sign_in("bob@acme.com")
+            bob_id = (await ids(api, bob))[1]
+            path = f"/workspaces/{workspace}/members/{bob_id}/role"
+            await api.post(path, ann, json={"role": "admin"})
+            code = api.inbox.code_for("ann@acme.com")
+            r = await api.post(f"{path}?code={code}", ann, json={"role": "admin"})
+            assert r.status_code == 200
+    finally:
+        await app.runtime.stop()
+    # Our own loggers (the test SMTP server's debug log shows the mail, as it should).
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("crmkit"))
+    assert f"/workspaces/{workspace}/members" in ours  # the access log did run
+    assert "role?code=%2A%2A%2A" in ours  # redacted
+    for secret in (code, ann, bob):
+        assert secret not in ours
