@@ -1,4 +1,4 @@
-"""`crmkit serve | token` (argparse; the work happens in the services)."""
+"""`crmkit serve | token | plan` (argparse; the work happens in the services)."""
 
 from __future__ import annotations
 
@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--email", required=True)
     token.add_argument("--name", default=None, help="label shown in GET /tokens (default: cli)")
     token.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+
+    plan = sub.add_parser(
+        "plan",
+        help="set a workspace's plan (free, team, unlimited)",
+        description="Move WORKSPACE_ID (w_... or workspace/w_...) to PLAN, changing its caps "
+        "at once. For operators on the server host; audited as workspace.plan.",
+        epilog=_env_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("workspace_id", metavar="WORKSPACE_ID")
+    plan.add_argument("plan", metavar="PLAN", help="free, team or unlimited")
+    plan.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
     return parser
 
 
@@ -81,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings, access_log=not args.no_access_log)
     if args.command == "token":
         return asyncio.run(mint_token(settings, args.email, args.name or "cli"))
+    if args.command == "plan":
+        return asyncio.run(set_plan(settings, args.workspace_id, args.plan))
     return 2
 
 
@@ -125,6 +139,29 @@ async def mint_token(settings: Settings, email: str, name: str) -> int:
             f" ({done.workspace_name}); shown once",
             file=sys.stderr,
         )
+        return 0
+    finally:
+        await rt.stop()
+
+
+async def set_plan(settings: Settings, workspace_id: str, plan: str) -> int:
+    from crmkit.accounts import plans
+    from crmkit.app import build_runtime
+    from crmkit.errors import CrmError
+
+    rt = build_runtime(settings)
+    await rt.start()
+    try:
+        try:
+            found, old, new = await plans.set_plan(rt, workspace_id, plan)
+        except CrmError as exc:
+            allowed = exc.extra.get("allowed")
+            print(
+                f"crmkit: {exc.message}" + (f" (allowed: {allowed})" if allowed else ""),
+                file=sys.stderr,
+            )
+            return 2
+        print(f"workspace/{found} plan: {old} -> {new}")
         return 0
     finally:
         await rt.stop()

@@ -39,6 +39,7 @@ ENV_DOCS: dict[str, tuple[str, str]] = {
 
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 PLAN_NAMES = ("free", "team", "unlimited")
+CAP_NAMES = ("contacts", "companies", "deals", "members", "workspaces")
 
 
 class ConfigError(ValueError):
@@ -140,6 +141,10 @@ def _parse_plans(raw: str | None) -> dict[str, dict[str, int]]:
         if not isinstance(caps, dict):
             raise ConfigError(f"CRMKIT_PLANS: caps of {plan!r} must be an object")
         for cap, value in caps.items():
+            if cap not in CAP_NAMES:
+                raise ConfigError(
+                    f"CRMKIT_PLANS: unknown cap {plan}.{cap}; caps: {', '.join(CAP_NAMES)}"
+                )
             if not isinstance(value, int) or isinstance(value, bool) or value < -1:
                 raise ConfigError(
                     f"CRMKIT_PLANS: {plan}.{cap} must be a whole number >= -1 (-1 = unlimited)"

@@ -6,9 +6,9 @@ and the first successful verify creates the user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from crmkit.accounts import audit, codes, ratelimit, tokens, users
+from crmkit.accounts import audit, codes, members, ratelimit, tokens, users
 from crmkit.errors import CrmError, InvalidCode, ServiceUnavailable
 from crmkit.mail import MailError
 from crmkit.runtime import Runtime
@@ -83,6 +83,7 @@ class SignedIn:
     token: tokens.Minted
     workspace_name: str
     new_user: bool
+    joined: list[members.Joined] = field(default_factory=list)  # invites accepted just now
 
 
 async def verify_code(rt: Runtime, email: str, code: str) -> bool:
@@ -106,9 +107,18 @@ async def verify(rt: Runtime, raw_email: str, code: str, token_name: str | None)
 async def sign_in(
     rt: Runtime, email: str, token_name: str, workspace_id: str | None = None
 ) -> SignedIn:
-    """Create the user if new, pick their workspace and mint a token, in one transaction."""
+    """Create the user if new, join the workspaces they are invited to, pick their workspace
+    and mint a token, in one transaction.
+
+    Invites are accepted before the landing workspace is picked, so a brand-new invitee lands
+    in the invited workspace and gets no personal one; someone who just accepted an invite
+    lands in (the newest) invited workspace, since that is what the invitation mail promised.
+    """
     async with rt.db.write() as tx:
         user = await users.ensure_user(rt, tx, email)
+        joined = await members.accept_pending(rt, tx, user.id, email)
+        if workspace_id is None and joined:
+            workspace_id = joined[-1].workspace_id
         if workspace_id is None:
             workspace_id = await users.landing_workspace(rt, tx, user)
         minted = await tokens.mint(
@@ -125,4 +135,4 @@ async def sign_in(
         )
         member = await store.membership(tx, workspace_id, user.id)
     assert member is not None
-    return SignedIn(user.id, email, minted, str(member[1]), user.created)
+    return SignedIn(user.id, email, minted, str(member[1]), user.created, joined)

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from crmkit.accounts import signin, tokens
+from crmkit.accounts import plans, signin, tokens
 from crmkit.clock import iso
 from crmkit.render import Document, Listing, Message, Record
 from crmkit.web.body import Body, parse
@@ -50,9 +50,16 @@ async def verify_code(call: Call) -> Record:
         "user": f"user/{done.user_id}",
         "email": done.email,
     }
+    joined = [
+        f"joined workspace/{j.workspace_id} ({j.name}) as {j.role}, by invitation"
+        for j in done.joined
+    ]
     return Record(
         data,
-        meta=["signed in; the token is shown once: keep it and send Authorization: Bearer <token>"],
+        meta=[
+            "signed in; the token is shown once: keep it and send Authorization: Bearer <token>",
+            *joined,
+        ],
         status=201,
     )
 
@@ -67,8 +74,23 @@ def workspace_view(call: Call) -> dict[str, Any]:
     }
 
 
+def usage_line(u: plans.Usage) -> dict[str, Any]:
+    """Plan usage as a record line, `usage/contacts used=12 limit=1000` (limit -1 = unlimited).
+
+    A record line rather than a `# contacts: 12 / 1000` meta line: usage is data, so it keeps
+    DESIGN's grammar (meta lines are commentary that `grep -v '^#'` drops) and the same fields
+    reach JSON without a special case."""
+    return {
+        "handle": f"usage/{u.resource}",
+        "used": u.used,
+        "limit": u.limit,
+        "pending_invites": u.pending_invites,
+    }
+
+
 async def whoami(call: Call) -> Document:
     who = call.who
+    usage = await plans.usage(call.rt, who)
     return Document(
         {
             "user": {"handle": f"user/{who.user_id}", "email": who.email, "role": who.role},
@@ -79,7 +101,13 @@ async def whoami(call: Call) -> Document:
                 "created_at": iso(who.token_created_at),
                 "expires_at": iso(tokens.expires_at(call.rt, who.token_last_used_at)),
             },
-        }
+            "usage": [usage_line(u) for u in usage],
+        },
+        trailer=[
+            f"plan {who.plan}: usage/<cap> lines show used and limit (-1 = unlimited); "
+            "contacts, companies, deals and members (pending invites count) are per workspace, "
+            "workspaces counts the ones you own"
+        ],
     )
 
 

@@ -1,0 +1,132 @@
+"""Step-up: promoting to admin, inviting an admin and deleting a workspace need a fresh code
+emailed to the caller, bound to (user, action, target).
+
+The first call answers 403 escalation_required and mails a code; the same request repeated
+with `?code=` or `X-Escalation-Code` proceeds. The code's key is
+`stepup:<user>:<action>:<target>`, so a code for one action or target never unlocks another;
+the shared rules of crmkit/accounts/codes.py apply (10 minutes, single use, 5 wrong tries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+from crmkit.accounts import audit, codes, ratelimit
+from crmkit.errors import CrmError, Forbidden, ServiceUnavailable
+from crmkit.mail import MailError
+from crmkit.principal import Principal
+from crmkit.runtime import Runtime
+from crmkit.store.db import Tx
+
+T = TypeVar("T")
+
+MAIL_WINDOW_SECONDS = 15 * 60
+MAIL_PER_USER = 5
+ACTIONS = ("promote", "invite_admin", "delete_workspace")
+HEADER = "x-escalation-code"
+
+
+def key(user_id: str, action: str, target: str) -> str:
+    assert action in ACTIONS
+    return f"stepup:{user_id}:{action}:{target}"
+
+
+def invalid_code() -> CrmError:
+    return Forbidden(
+        "that confirmation code is wrong, expired, used up, or was sent for another action",
+        "repeat the request without a code to get a new one emailed; a code works once, for "
+        "10 minutes, only for the action and target it was sent for, and dies after 5 wrong tries",
+        code="invalid_code",
+    )
+
+
+async def challenge(
+    rt: Runtime, who: Principal, action: str, target: str, workspace_id: str, what: str
+) -> NoReturn:
+    """Email a code for (who, action, target) and answer 403 escalation_required."""
+    k = key(who.user_id, action, target)
+    async with rt.db.write() as tx:
+        await ratelimit.hit(
+            rt,
+            tx,
+            [
+                ratelimit.Limit(
+                    f"stepup-mail:{who.user_id}",
+                    MAIL_PER_USER,
+                    MAIL_WINDOW_SECONDS,
+                    "confirmation codes for you",
+                )
+            ],
+            "wait for Retry-After seconds; a code already sent stays valid for 10 minutes",
+        )
+        code, digest = await codes.issue(rt, tx, k)
+        await audit.record(
+            tx,
+            workspace_id=workspace_id,
+            at=rt.clock.now(),
+            action="stepup.request",
+            target=f"workspace/{workspace_id}",
+            detail=f"{action}: {what}",
+            actor=who,
+        )
+    try:
+        await rt.mailer.send(
+            who.email, f"Your crmkit confirmation code: {code}", _mail(rt, who, code, what)
+        )
+    except MailError:
+        async with rt.db.write() as tx:
+            await codes.withdraw(tx, k, digest)
+        raise ServiceUnavailable(
+            "the confirmation email could not be sent (the mail server refused or is unreachable)",
+            "try again in a minute; if it keeps failing, the operator should check CRMKIT_SMTP_URL",
+            code="email_unavailable",
+        ) from None
+    raise Forbidden(
+        f"{what} needs confirmation: a 6-digit code was emailed to {who.email}",
+        "ask the user for the code, then repeat the SAME request with ?code=<code> or the header "
+        "X-Escalation-Code: <code>; it works once, for 10 minutes",
+        code="escalation_required",
+        extra={"sent_to": who.email, "expires_in_seconds": str(codes.CODE_TTL_SECONDS)},
+    )
+
+
+def _mail(rt: Runtime, who: Principal, code: str, what: str) -> str:
+    return (
+        f"Your crmkit confirmation code is {code}\n\n"
+        f"It confirms: {what}.\n"
+        f'Requested with your token "{who.token_name}" (token/{who.token_id}).\n'
+        "It works once, for this action only, and expires in 10 minutes.\n\n"
+        "If you did not ask for this, someone holding that token may be trying: revoke it with\n"
+        f"DELETE {rt.settings.public_url}/tokens/{who.token_id}\n"
+    )
+
+
+async def run(
+    rt: Runtime,
+    who: Principal,
+    *,
+    action: str,
+    target: str,
+    workspace_id: str,
+    what: str,
+    code: str | None,
+    apply: Callable[[Tx], Awaitable[T]],
+) -> T:
+    """Without a code: mail one and raise escalation_required. With one: check it and run
+    `apply` in the same transaction. A wrong try is committed (it counts toward the 5) before
+    invalid_code is raised; if `apply` fails, nothing commits and the code stays usable."""
+    if code is None:
+        await challenge(rt, who, action, target, workspace_id, what)
+    async with rt.db.write() as tx:
+        if await codes.check(rt, tx, key(who.user_id, action, target), code.strip()):
+            return await apply(tx)
+    raise invalid_code()
+
+
+def code_from(query_code: str | None, header_code: str | None) -> str | None:
+    """The step-up code of a request: `?code=` wins over the header; blank means none."""
+    for value in (query_code, header_code):
+        if value is not None and value.strip():
+            return value
+    return None
