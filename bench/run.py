@@ -71,8 +71,9 @@ def parse_wrk(out: str) -> dict[str, float]:
     return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(errors.group(1)) if errors else 0}
 
 
-def wrk(url: str, *, token: str | None, duration: int, connections: int,
-        script: str | None = None) -> dict[str, float]:
+def wrk(
+    url: str, *, token: str | None, duration: int, connections: int, script: str | None = None
+) -> dict[str, float]:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
@@ -135,26 +136,53 @@ def main() -> int:
     env = {**os.environ, "CRMKIT_DATABASE": db, "CRMKIT_DEFAULT_PLAN": "unlimited"}
 
     subprocess.run(
-        [sys.executable, str(HERE / "seed.py"), "--db", db, "--contacts", str(args.contacts),
-         "--companies", str(args.companies), "--deals", str(args.deals)],
-        check=True, env=env,
+        [
+            sys.executable,
+            str(HERE / "seed.py"),
+            "--db",
+            db,
+            "--contacts",
+            str(args.contacts),
+            "--companies",
+            str(args.companies),
+            "--deals",
+            str(args.deals),
+        ],
+        check=True,
+        env=env,
     )
     token = subprocess.run(
         [crmkit, "token", "--email", "bench@example.com", "--name", "bench"],
-        capture_output=True, text=True, check=True, env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     ).stdout.strip()
 
     port, bare_port = free_port(), free_port()
     server = subprocess.Popen(
-        [crmkit, "serve", "--port", str(port), "--no-access-log"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [crmkit, "serve", "--port", str(port), "--no-access-log"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "bare.py").write_text(BARE_APP)
         bare = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port),
-             "--no-access-log", "--log-level", "warning"],
-            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bare:app",
+                "--port",
+                str(bare_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -166,8 +194,10 @@ def main() -> int:
             bare.terminate()
             server.wait(10)
             bare.wait(10)
-    print(f"\n{args.contacts:,} contacts, {args.companies:,} companies, {args.deals:,} deals; "
-          f"wrk -t2 -c{args.connections} -d{args.duration}s; one uvicorn worker\n")
+    print(
+        f"\n{args.contacts:,} contacts, {args.companies:,} companies, {args.deals:,} deals; "
+        f"wrk -t2 -c{args.connections} -d{args.duration}s; one uvicorn worker\n"
+    )
     print("| scenario | req/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|")
     for name, r in results.items():
@@ -175,8 +205,9 @@ def main() -> int:
     return 0
 
 
-def run_scenarios(base: str, bare_url: str, token: str, args: argparse.Namespace,
-                  tmp: str) -> dict[str, dict[str, float]]:
+def run_scenarios(
+    base: str, bare_url: str, token: str, args: argparse.Namespace, tmp: str
+) -> dict[str, dict[str, float]]:
     # The bench token's own workspace is the seeded one (seed.py gives it the data).
     listing = base + "/contacts?stage=lead&created_at=gte:now-90d&sort=-created_at&limit=50"
     first = http("GET", base + "/contacts?limit=1&sort=-created_at", token)
@@ -186,13 +217,18 @@ def run_scenarios(base: str, bare_url: str, token: str, args: argparse.Namespace
     for _ in range(50):
         page = http("GET", url + (f"&cursor={cursor}" if cursor else ""), token)
         nxt = [ln for ln in page.splitlines() if ln.startswith("# next: ")]
-        cursor = nxt[0][len("# next: "):] if nxt else ""
+        cursor = nxt[0][len("# next: ") :] if nxt else ""
     deep = base + f"/contacts?sort=-created_at&limit=50&cursor={cursor}"
     ids_file = Path(tmp, "ids.txt")
     ids = http("GET", base + "/contacts?limit=200", token)
-    ids_file.write_text("\n".join(
-        ln.split(" ")[0].split("/")[1] for ln in ids.splitlines() if ln and not ln.startswith("#")
-    ) + "\n")
+    ids_file.write_text(
+        "\n".join(
+            ln.split(" ")[0].split("/")[1]
+            for ln in ids.splitlines()
+            if ln and not ln.startswith("#")
+        )
+        + "\n"
+    )
     upsert_lua, patch_lua = Path(tmp, "upsert.lua"), Path(tmp, "patch.lua")
     upsert_lua.write_text(LUA_UPSERT % args.contacts)
     patch_lua.write_text(LUA_PATCH % ids_file)
@@ -211,8 +247,9 @@ def run_scenarios(base: str, bare_url: str, token: str, args: argparse.Namespace
     for name, (url, tok, script) in scenarios.items():
         if only and not any(o in name for o in only):
             continue
-        results[name] = wrk(url, token=tok, duration=args.duration,
-                            connections=args.connections, script=script)
+        results[name] = wrk(
+            url, token=tok, duration=args.duration, connections=args.connections, script=script
+        )
         print(f"{name}: {results[name]}", file=sys.stderr)
     return results
 
