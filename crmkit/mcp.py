@@ -243,11 +243,17 @@ class McpEndpoint:
                 )
             await tokens.authenticate(self.rt, request.headers.get("authorization"))
         except Unauthorized as exc:
+            err = Unauthorized(
+                exc.message,
+                "authorize through OAuth (discovery: "
+                f"{self.resource_metadata}) or send Authorization: Bearer <crmkit token>",
+                code=exc.code,
+            )
             challenge = f'Bearer resource_metadata="{self.resource_metadata}"'
             if request.headers.get("authorization"):
                 challenge += ', error="invalid_token"'
-            exc.headers["WWW-Authenticate"] = challenge
-            await error_response(exc, as_json=as_json)(scope, receive, send)
+            err.headers["WWW-Authenticate"] = challenge
+            await error_response(err, as_json=as_json)(scope, receive, send)
             return
         except CrmError as exc:
             await error_response(exc, as_json=as_json)(scope, receive, send)
