@@ -4,23 +4,30 @@ the sign-in forms the way a browser without JavaScript would."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import re
+import secrets
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import httpx2
+import pytest
 import uvicorn
-from conftest import Inbox, _Server
+from conftest import Api, Inbox, Smtp, _Server, free_port
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from crmkit.app import App
+from crmkit.app import App, create_app
+from crmkit.clock import FixedClock
+from crmkit.config import Settings
 
 FLOW_RE = re.compile(r'name="flow" value="([^"]+)"')
 WORKSPACE_RE = re.compile(r'name="workspace" value="([^"]+)"')
@@ -43,8 +50,6 @@ class PortServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        import asyncio
-
         self.thread.start()
         await asyncio.to_thread(self.server.ready.wait, 30)
         if not self.server.started:
@@ -128,3 +133,82 @@ async def walk_signin(
     assert r.status_code == 303, r.text
     pages.append(r)
     return Walk(pages, r.headers["location"])
+
+
+# --- fixtures shared by the MCP test modules (assign them in a module to use them) ------------
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def env(port: int) -> dict[str, str]:
+    """CRMKIT_BASE_URL is the live server's own address, so OAuth metadata points back to it."""
+    return {"CRMKIT_BASE_URL": f"http://127.0.0.1:{port}"}
+
+
+@pytest.fixture
+async def server(
+    settings: Settings, clock: FixedClock, smtp: Smtp, port: int
+) -> AsyncIterator[tuple[Api, PortServer]]:
+    application = create_app(settings, clock=clock, access_log=False)
+    srv = PortServer(application, port)
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            yield Api(http, smtp.inbox, application), srv
+    finally:
+        srv.stop()
+
+
+# --- OAuth helpers ----------------------------------------------------------------------------
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+async def register(
+    http: httpx.AsyncClient,
+    name: str = "Claude",
+    uri: str = "https://claude.ai/api/mcp/auth_callback",
+) -> str:
+    r = await http.post("/oauth/register", json={"client_name": name, "redirect_uris": [uri]})
+    assert r.status_code == 201, r.text
+    return str(r.json()["client_id"])
+
+
+def authorize_url(client_id: str, challenge: str, **extra: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": "https://claude.ai/api/mcp/auth_callback",
+        "state": "st-" + secrets.token_hex(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return "/oauth/authorize?" + urlencode({k: v for k, v in params.items() if v != ""})
+
+
+async def redeem(
+    http: httpx.AsyncClient,
+    client_id: str,
+    code: str,
+    verifier: str,
+    uri: str = "https://claude.ai/api/mcp/auth_callback",
+) -> httpx.Response:
+    return await http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+    )

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
+import mcp_util
 import pytest
-from conftest import Api, Smtp, free_port
+from conftest import Api
 from mcp_util import PortServer, mcp_session, text_of
 
 from crmkit import __version__
-from crmkit.app import create_app
-from crmkit.clock import FixedClock
-from crmkit.config import Settings
 from crmkit.mcp import MANUAL
 
-
-@pytest.fixture
-def port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def env(port: int) -> dict[str, str]:
-    return {"CRMKIT_BASE_URL": f"http://127.0.0.1:{port}"}
-
-
-@pytest.fixture
-async def server(
-    settings: Settings, clock: FixedClock, smtp: Smtp, port: int
-) -> AsyncIterator[tuple[Api, PortServer]]:
-    application = create_app(settings, clock=clock, access_log=False)
-    srv = PortServer(application, port)
-    await srv.start()
-    try:
-        async with httpx.AsyncClient(base_url=srv.url) as http:
-            yield Api(http, smtp.inbox, application), srv
-    finally:
-        srv.stop()
+port = mcp_util.port
+env = mcp_util.env
+server = mcp_util.server
 
 
 async def test_initialize_list_and_call_whoami(server: tuple[Api, PortServer]) -> None:
@@ -198,7 +173,8 @@ async def test_foreign_origin_is_refused(server: tuple[Api, PortServer]) -> None
 
 async def test_cors_preflight_on_mcp_and_token(server: tuple[Api, PortServer]) -> None:
     api, srv = server
-    for path in ("/mcp", "/oauth/token", "/oauth/register", "/.well-known/oauth-authorization-server"):
+    paths = ("/mcp", "/oauth/token", "/oauth/register", "/.well-known/oauth-authorization-server")
+    for path in paths:
         r = await api.http.options(
             path,
             headers={

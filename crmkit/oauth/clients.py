@@ -86,19 +86,17 @@ def check_metadata(data: Any) -> tuple[str, list[str]]:
     if not isinstance(uris, list) or not uris or len(uris) > MAX_REDIRECT_URIS:
         raise _bad_redirect(f"redirect_uris must be a list of 1-{MAX_REDIRECT_URIS} URIs")
     checked = [check_redirect_uri(u) for u in uris]
+    # RFC 7591 lets the server replace requested values: every client is registered public
+    # ("none" + PKCE) with our two grants, whatever it asked for, as long as it wants codes.
     method = data.get("token_endpoint_auth_method", "none")
-    if method != "none":
-        raise _bad_metadata(
-            f"token_endpoint_auth_method {method!r} is not supported; this server registers "
-            'public clients only ("none", with PKCE)'
-        )
+    if not isinstance(method, str):
+        raise _bad_metadata("token_endpoint_auth_method must be a string")
     grants = data.get("grant_types", ["authorization_code"])
-    allowed_grants = {"authorization_code", "refresh_token"}
-    if not isinstance(grants, list) or not set(grants) <= allowed_grants or not grants:
-        raise _bad_metadata("grant_types may hold only authorization_code and refresh_token")
+    if not isinstance(grants, list) or "authorization_code" not in grants:
+        raise _bad_metadata("grant_types must include authorization_code")
     types = data.get("response_types", ["code"])
-    if types != ["code"]:
-        raise _bad_metadata('response_types must be ["code"]')
+    if not isinstance(types, list) or "code" not in types:
+        raise _bad_metadata('response_types must include "code"')
     name = data.get("client_name", DEFAULT_NAME)
     if name is None:
         name = DEFAULT_NAME
