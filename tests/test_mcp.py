@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import httpx2
 import mcp_util
 import pytest
 from conftest import Api
+from mcp.client.client import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp_util import PortServer, mcp_session, text_of
 
 from crmkit import __version__
@@ -211,3 +214,17 @@ async def test_revoked_token_gets_401_at_mcp(server: tuple[Api, PortServer]) -> 
     )
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+async def test_modern_protocol_client(server: tuple[Api, PortServer]) -> None:
+    """The SDK's high-level Client negotiates the newer stateless protocol; same answers."""
+    api, srv = server
+    token = await api.sign_in("jane@acme.com")
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        transport = streamable_http_client(srv.url + "/mcp", http_client=http)
+        async with Client(transport) as client:
+            tools = await client.list_tools()
+            assert [t.name for t in tools.tools] == ["request"]
+            result = await client.call_tool("request", {"method": "GET", "path": "/whoami"})
+    assert result.is_error is False
+    assert text_of(result) == (await api.get("/whoami", token)).text
