@@ -197,7 +197,12 @@ class McpEndpoint:
         )
         loopback = ["localhost", "127.0.0.1", "[::1]"]
         security = TransportSecuritySettings(
-            allowed_hosts=[base.netloc, *loopback, *(h + ":*" for h in loopback)],
+            allowed_hosts=[
+                base.netloc,
+                base.hostname or base.netloc,  # https://h:443 arrives as Host: h
+                *loopback,
+                *(h + ":*" for h in loopback),
+            ],
             allowed_origins=[
                 self.base_origin,
                 *(f"http://{h}" for h in loopback),

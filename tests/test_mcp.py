@@ -208,7 +208,12 @@ async def test_revoked_token_gets_401_at_mcp(server: tuple[Api, PortServer]) -> 
         assert (await session.list_tools()).tools
     r = await api.delete(f"/tokens/{token_id}", other)
     assert r.status_code == 200
-    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "request", "arguments": {"method": "GET", "path": "/whoami"}},
+    }
     r = await api.post(
         "/mcp", token, json=body, headers={"Accept": "application/json, text/event-stream"}
     )

@@ -322,6 +322,8 @@ async def test_reused_code_fails_and_revokes_what_it_issued(api: Api) -> None:
     again = await redeem(api.http, client_id, code, verifier)
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     assert (await api.get("/whoami", token)).status_code == 401
+    row = await api.rt.db.one("SELECT detail FROM audit WHERE action = 'oauth.revoke'")
+    assert row == ("authorization code replayed",)
     r = await api.post(
         "/oauth/token",
         data={

@@ -147,7 +147,8 @@ async def exchange_code(
             if used_at is not None:
                 # A replayed code: whoever redeemed it first may be an attacker; revoke it all.
                 if grant_id is not None:
-                    await store.revoke_grant(tx, grant_id, now)
+                    why = "authorization code replayed"
+                    await _kill_family(rt, tx, grant_id, workspace_id, why)
                 failure = invalid_grant("this authorization code was already used")
             elif client_id != client.id or uri != redirect_uri:
                 failure = invalid_grant("the code was issued to another client or redirect_uri")
@@ -190,13 +191,13 @@ async def refresh(
                 failure = invalid_grant("this refresh token belongs to another client")
             elif used_at is not None or revoked_at is not None:
                 # Reuse of a rotated token: it may have leaked, so the whole family dies.
-                await store.revoke_grant(tx, grant_id, now)
+                await _kill_family(rt, tx, grant_id, workspace_id, "refresh token reused")
                 failure = invalid_grant("this refresh token was already used or revoked")
             elif expires_at < now:
                 failure = invalid_grant("the refresh token expired")
             elif not await _token_live(tx, token_id, user_id, workspace_id):
                 # The user revoked the access token (GET /tokens) or left the workspace.
-                await store.revoke_grant(tx, grant_id, now)
+                await _kill_family(rt, tx, grant_id, workspace_id, "access token was revoked")
                 failure = invalid_grant("the access was revoked")
             else:
                 await store.mark_refresh_used(tx, d, now)
@@ -205,6 +206,19 @@ async def refresh(
     if failure is not None:
         raise failure
     return result
+
+
+async def _kill_family(rt: Runtime, tx: Tx, grant_id: str, workspace_id: str, why: str) -> None:
+    """Revoke a grant's access and refresh tokens, and say why in the audit log."""
+    token_id = await store.revoke_grant(tx, grant_id, rt.clock.now())
+    await audit.record(
+        tx,
+        workspace_id=workspace_id,
+        at=rt.clock.now(),
+        action="oauth.revoke",
+        target=f"token/{token_id}" if token_id else None,
+        detail=why,
+    )
 
 
 async def _token_live(tx: Tx, token_id: str | None, user_id: str, workspace_id: str) -> bool:
