@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
-from conftest import Api
+from conftest import Api, Smtp
 from mcp_util import authorize_url, flow_of, pkce, redeem, register, walk_signin
 
+from crmkit.app import create_app
 from crmkit.clock import FixedClock
+from crmkit.config import Settings
 
 BASE = "http://testserver"
 CALLBACK = "https://claude.ai/api/mcp/auth_callback"
@@ -427,3 +431,66 @@ async def test_revoke_is_quiet_about_unknown_tokens(api: Api) -> None:
     r = await api.post("/oauth/revoke", data={"token": jane, "client_id": client_id})
     assert r.status_code == 200
     assert (await api.get("/whoami", jane)).status_code == 200
+
+
+async def test_repeated_authorize_parameters_are_refused(api: Api) -> None:
+    client_id = await register(api.http)
+    _, challenge = pkce()
+    url = authorize_url(client_id, challenge) + "&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"
+    r = await api.get(url)
+    assert r.status_code == 400
+    assert "location" not in r.headers
+    assert "repeats a parameter" in r.text
+
+
+async def test_sign_in_page_shares_the_code_rate_limit(api: Api) -> None:
+    for _ in range(5):
+        r = await api.post("/auth/request", json={"email": "j@acme.com"})
+        assert r.status_code == 200
+    mails = len(api.inbox.messages)
+    client_id = await register(api.http)
+    _, challenge = pkce()
+    r = await api.get(authorize_url(client_id, challenge))
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": "j@acme.com"})
+    assert r.status_code == 200
+    assert 'role="alert"' in r.text and "too many code requests for this email" in r.text
+    assert "<h1>Sign in to crmkit</h1>" in r.text  # still on step 1, with a fresh form
+    assert len(api.inbox.messages) == mails
+
+
+async def test_logs_never_show_codes_or_tokens(
+    settings: Settings, clock: FixedClock, smtp: Smtp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    application = create_app(settings, clock=clock, access_log=True)
+    await application.runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=application, client=("10.9.8.7", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            api = Api(http, smtp.inbox, application)
+            client_id, code, verifier = await code_for(api)
+            mail_code = smtp.inbox.code_for("jane@acme.com")
+            first = (await redeem(http, client_id, code, verifier)).json()
+            r = await http.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": first["refresh_token"],
+                    "client_id": client_id,
+                },
+            )
+            second = r.json()
+            await http.post(
+                "/oauth/revoke", data={"token": second["access_token"], "client_id": client_id}
+            )
+    finally:
+        await application.runtime.stop()
+    # Everything the server side logged: not the test's SMTP server ("mail.log") nor its client.
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if r.name not in ("mail.log", "httpx")
+    )
+    assert "/oauth/token" in logged  # the access log did run
+    secrets_issued = [code, verifier, mail_code, *first.values(), *second.values()]
+    for secret in secrets_issued:
+        if isinstance(secret, str) and len(secret) >= 6:
+            assert secret not in logged

@@ -36,7 +36,10 @@ def _redirect(location: str) -> Response:
 
 async def authorize_get(call: Call) -> Response:
     cookie = call.request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
-    query = {k: v for k, v in call.request.query_params.items()}
+    pairs = call.request.query_params.multi_items()
+    query = dict(pairs)
+    if len(query) != len(pairs):  # RFC 6749 3.1: parameters must not repeat
+        return pages.error_page("The sign-in link repeats a parameter; it may have been altered.")
     try:
         client, flow = await start(call.rt, query, cookie)
     except PageError as exc:
