@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
+import httpx
 import httpx2
 import mcp_util
 import pytest
-from conftest import Api
+from conftest import Api, Smtp
 from mcp.client.client import Client
+from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_util import PortServer, mcp_session, text_of
 
 from crmkit import __version__
+from crmkit.app import create_app
+from crmkit.clock import FixedClock
+from crmkit.config import Settings
 from crmkit.mcp import MANUAL
 
 port = mcp_util.port
@@ -233,3 +240,34 @@ async def test_modern_protocol_client(server: tuple[Api, PortServer]) -> None:
             result = await client.call_tool("request", {"method": "GET", "path": "/whoami"})
     assert result.is_error is False
     assert text_of(result) == (await api.get("/whoami", token)).text
+
+
+async def test_tool_runs_in_process_with_the_callers_request_id(
+    settings: Settings,
+    clock: FixedClock,
+    smtp: Smtp,
+    port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="crmkit.access")
+    application = create_app(settings, clock=clock, access_log=True)
+    srv = PortServer(application, port)
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            token = await Api(http, smtp.inbox, application).sign_in("jane@acme.com")
+        headers = {"Authorization": f"Bearer {token}", "X-Request-Id": "trace-42"}
+        async with (
+            httpx2.AsyncClient(headers=headers) as http2,
+            streamable_http_client(srv.url + "/mcp", http_client=http2) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            result = await session.call_tool("request", {"method": "GET", "path": "/whoami"})
+            assert result.is_error is False
+    finally:
+        srv.stop()
+    traced = [r.getMessage() for r in caplog.records if "id=trace-42" in r.getMessage()]
+    # The inner GET /whoami ran through the same app (its own access line) with the outer id.
+    assert any('"GET /whoami" 200' in line for line in traced), traced
+    assert any('"POST /mcp" 200' in line for line in traced), traced
