@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crmkit import __version__
 from crmkit.accounts import tokens
-from crmkit.errors import CrmError, Forbidden, Unauthorized
+from crmkit.errors import CrmError, Forbidden, ServiceUnavailable, Unauthorized
 from crmkit.oauth.clients import is_loopback
 from crmkit.render import error_response, wants_json_lenient
 from crmkit.runtime import Runtime
@@ -216,6 +216,7 @@ class McpEndpoint:
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,
         )
+        self.running = False  # only inside the app's lifespan (the SDK needs its task group)
         self.manager = StreamableHTTPSessionManager(
             app=self.server, stateless=True, json_response=True, security_settings=security
         )
@@ -227,7 +228,11 @@ class McpEndpoint:
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
         async with self.manager.run():
-            yield
+            self.running = True
+            try:
+                yield
+            finally:
+                self.running = False
 
     def origin_allowed(self, origin: str) -> bool:
         if origin == self.base_origin:
@@ -247,6 +252,12 @@ class McpEndpoint:
                     code="origin_not_allowed",
                 )
             await tokens.authenticate(self.rt, request.headers.get("authorization"))
+            if not self.running:
+                raise ServiceUnavailable(
+                    "the MCP server is not running in this process",
+                    "start the app with its lifespan (crmkit serve, or uvicorn with lifespan on)",
+                    code="mcp_unavailable",
+                )
         except Unauthorized as exc:
             err = Unauthorized(
                 exc.message,

@@ -271,3 +271,12 @@ async def test_tool_runs_in_process_with_the_callers_request_id(
     # The inner GET /whoami ran through the same app (its own access line) with the outer id.
     assert any('"GET /whoami" 200' in line for line in traced), traced
     assert any('"POST /mcp" 200' in line for line in traced), traced
+
+
+async def test_in_process_app_without_lifespan_answers_503_not_500(api: Api) -> None:
+    token = await api.sign_in("jane@acme.com")
+    r = await api.post("/mcp", token, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert r.status_code == 503
+    assert r.text.startswith("error: mcp_unavailable: ")
+    r = await api.post("/mcp", json={})
+    assert r.status_code == 401  # auth still comes first
