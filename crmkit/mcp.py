@@ -205,8 +205,8 @@ class McpEndpoint:
             ],
             allowed_origins=[
                 self.base_origin,
-                *(f"http://{h}" for h in loopback),
-                *(f"http://{h}:*" for h in loopback),
+                *(f"{scheme}://{h}" for h in loopback for scheme in ("http", "https")),
+                *(f"{scheme}://{h}:*" for h in loopback for scheme in ("http", "https")),
             ],
         )
         self.server: Server[Any] = Server(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from urllib.parse import parse_qs, urlsplit
 
@@ -494,3 +495,20 @@ async def test_logs_never_show_codes_or_tokens(
     for secret in secrets_issued:
         if isinstance(secret, str) and len(secret) >= 6:
             assert secret not in logged
+
+
+async def test_token_endpoint_accepts_client_id_in_basic_auth(api: Api) -> None:
+    client_id, code, verifier = await code_for(api)
+    basic = base64.b64encode(f"{client_id}:".encode()).decode()
+    r = await api.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CALLBACK,
+            "code_verifier": verifier,
+        },
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"].startswith("ck_")

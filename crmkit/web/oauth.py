@@ -4,8 +4,10 @@ their callers are OAuth client libraries."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -108,8 +110,23 @@ async def form(request: Request) -> dict[str, str]:
     return values
 
 
+def basic_client_id(authorization: str | None) -> str | None:
+    """Some public clients send `Authorization: Basic base64(client_id:)` instead of a field."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return unquote(decoded.partition(":")[0]) or None
+
+
 async def client_of(call: Call, fields: dict[str, str]) -> clients.Client:
-    client = await clients.find(call.rt, fields.get("client_id"))
+    client_id = fields.get("client_id") or basic_client_id(
+        call.request.headers.get("authorization")
+    )
+    client = await clients.find(call.rt, client_id)
     if client is None:
         raise grants.invalid_client()
     return client
