@@ -455,6 +455,7 @@ async def test_sign_in_page_shares_the_code_rate_limit(api: Api) -> None:
     r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": "j@acme.com"})
     assert r.status_code == 200
     assert 'role="alert"' in r.text and "too many code requests for this email" in r.text
+    assert "Try again in 15 minutes." in r.text
     assert "<h1>Sign in to crmkit</h1>" in r.text  # still on step 1, with a fresh form
     assert len(api.inbox.messages) == mails
 

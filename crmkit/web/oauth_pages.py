@@ -13,7 +13,7 @@ from dataclasses import replace
 from starlette.responses import RedirectResponse, Response
 
 from crmkit.accounts import signin, users
-from crmkit.errors import CrmError
+from crmkit.errors import CrmError, RateLimited
 from crmkit.oauth import clients, consent, pages
 from crmkit.oauth.flow import (
     Flow,
@@ -80,6 +80,10 @@ async def authorize_post(call: Call) -> Response:
         try:
             email = users.normalize_email(text("email"))
             await signin.request_code(call.rt, email, call.client_ip)
+        except RateLimited as exc:
+            minutes = -(-int(exc.extra["retry_after"]) // 60)  # rounded up
+            message = f"{exc.message}. Try again in {minutes} minutes."
+            return pages.email_page(client.name, seal(call.rt, flow), message)
         except CrmError as exc:
             return pages.email_page(client.name, seal(call.rt, flow), f"{exc.message}. {exc.hint}")
         nxt = replace(flow, step="code", email=email)
