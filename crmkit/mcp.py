@@ -27,7 +27,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crmkit import __version__
 from crmkit.accounts import tokens
-from crmkit.errors import CrmError, Forbidden, ServiceUnavailable, Unauthorized
+from crmkit.errors import (
+    CrmError,
+    Forbidden,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from crmkit.oauth.clients import is_loopback
 from crmkit.render import error_response, wants_json_lenient
 from crmkit.runtime import Runtime
@@ -257,6 +263,15 @@ class McpEndpoint:
                     "the MCP server is not running in this process",
                     "start the app with its lifespan (crmkit serve, or uvicorn with lifespan on)",
                     code="mcp_unavailable",
+                )
+            if request.method != "POST":
+                # Stateless: no server-initiated stream to GET, no session to DELETE. The spec's
+                # answer is 405 (the SDK would hold a GET open forever with nothing to send).
+                raise MethodNotAllowed(
+                    f"{request.method} /mcp is not offered: this server is stateless",
+                    "send each JSON-RPC message as POST /mcp",
+                    headers={"Allow": "POST"},
+                    extra={"allowed": "POST"},
                 )
         except Unauthorized as exc:
             err = Unauthorized(

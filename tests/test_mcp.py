@@ -280,3 +280,15 @@ async def test_in_process_app_without_lifespan_answers_503_not_500(api: Api) -> 
     assert r.text.startswith("error: mcp_unavailable: ")
     r = await api.post("/mcp", json={})
     assert r.status_code == 401  # auth still comes first
+
+
+async def test_get_and_delete_mcp_are_405_for_a_stateless_server(
+    server: tuple[Api, PortServer],
+) -> None:
+    api, srv = server
+    token = await api.sign_in("jane@acme.com")
+    for method in ("GET", "DELETE"):
+        r = await api.request(method, "/mcp", token, headers={"Accept": "text/event-stream"})
+        assert r.status_code == 405, method
+        assert r.headers["allow"] == "POST"
+        assert r.text.startswith("error: method_not_allowed: ")
