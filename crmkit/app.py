@@ -10,9 +10,11 @@ from starlette.applications import Starlette
 from crmkit.clock import Clock
 from crmkit.config import Settings
 from crmkit.mail import Mailer
+from crmkit.mcp import McpEndpoint
 from crmkit.runtime import Runtime
 from crmkit.store.db import Database
-from crmkit.web import auth, errors, system, workspaces
+from crmkit.web import auth, errors, oauth, system, workspaces
+from crmkit.web.cors import Cors
 from crmkit.web.edge import Edge
 
 
@@ -41,11 +43,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await rt.start()
         try:
-            yield
+            async with mcp.run():
+                yield
         finally:
             await rt.stop()
 
-    routes = [*system.routes, *auth.routes, *workspaces.routes]
+    mcp = McpEndpoint(rt)
+    routes = [*system.routes, *auth.routes, *workspaces.routes, *oauth.routes, mcp.route()]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=lifespan)
     app.state.runtime = rt
-    return App(app, rt, access_log=access_log)
+    application = App(app, rt, access_log=access_log)
+    application.app = Cors(app)  # CORS for discovery, register, token and /mcp
+    mcp.target = application  # the tool calls this same app in-process
+    return application

@@ -150,3 +150,14 @@ class ServiceUnavailable(CrmError):
 class InternalError(CrmError):
     status = 500
     code = "internal_error"
+
+
+# OAuth (RFC 6749 / 7591 / 7009 endpoints answer with their own JSON body) --------------------
+
+
+class OAuthError(CrmError):
+    """An error of the OAuth endpoints: `code` is the RFC error code (invalid_grant, ...),
+    rendered as {"error": code, "error_description": message} by crmkit/web/oauth.py."""
+
+    status = 400
+    code = "invalid_request"

@@ -1,0 +1,334 @@
+"""The MCP server at /mcp: one `request` tool that runs an HTTP request through this same app.
+
+The tool never goes over the network: it builds an ASGI request carrying the caller's own
+`Authorization` and `X-Request-Id` and hands it to the app object `create_app` returned (via
+httpx.ASGITransport), so the tool and the HTTP API share one router, one set of rules and one
+error format. Stateless streamable HTTP with JSON replies, so any worker can answer any call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+
+import httpx
+import mcp_types as types
+import orjson
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from crmkit import __version__
+from crmkit.accounts import tokens
+from crmkit.errors import (
+    CrmError,
+    Forbidden,
+    MethodNotAllowed,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from crmkit.oauth.clients import is_loopback
+from crmkit.render import error_response, wants_json_lenient
+from crmkit.runtime import Runtime
+
+METHODS = ("GET", "POST", "PATCH", "DELETE")
+# Sign-in, OAuth and MCP itself are for people and connectors, never for the model.
+REFUSED_PREFIXES = ("/auth/", "/oauth/", "/.well-known/")
+REFUSED_EXACT = ("/auth", "/oauth", "/mcp", "/.well-known")
+MAX_PATH = 2048
+_BAD_PATH = re.compile(r"[\x00-\x20\x7f\\#]")
+
+INSTRUCTIONS = (
+    "crmkit is a CRM (contacts, companies, deals, activities, follow-ups) driven over plain-text "
+    "HTTP. Before anything else, call the `request` tool with method GET and path /help to read "
+    "the manual, then use `request` for every operation. Replies are plain text: one record per "
+    "line (`<handle> key=value ...`), meta lines start with `# `. Errors carry a hint that says "
+    "what to do next; follow it. Deletes are two-step: confirm with the user before repeating "
+    "the request with ?confirm=<token>."
+)
+
+MANUAL = """\
+Call the crmkit HTTP API as the signed-in user (their workspace). Start with GET /help (full \
+manual). Returns the reply's plain text; status >= 400 is an error with `error:`, `hint:` lines.
+
+Conventions: bodies are JSON objects. Records are one line: `contact/c_x name=... stage=...`; \
+lines starting `# ` are meta (`# created`, `# total: 12`, `# next: <cursor>`). Use a record's \
+handle (contact/c_x) or bare id (c_x) in paths and *_id fields. PATCH is partial (null clears). \
+POST /contacts upserts by email, POST /companies by domain. Money: amount_cents + currency. \
+Times RFC 3339 UTC. DELETE is two-step: the first call answers confirmation_required with a \
+confirm token; ask the user, then repeat with ?confirm=<token>. Some admin actions answer \
+escalation_required and email a code: ask the user for it, repeat with ?code=<code>.
+
+Endpoints:
+GET /help | GET /whoami (identity, workspace, plan usage) | GET /tokens, DELETE /tokens/{id}
+GET /contacts?<filters> | POST /contacts | GET|PATCH|DELETE /contacts/{id}
+GET /companies?<filters> | POST /companies | GET|PATCH|DELETE /companies/{id}
+GET /deals?<filters> | POST /deals | GET|PATCH|DELETE /deals/{id}
+GET|POST /{contacts|companies|deals}/{id}/activities  {"kind":"call|email|meeting|note|task",\
+"body":"..."}
+GET /activities?contact=&company=&deal=&kind=&limit=
+GET /reminders?days=&limit=  (due follow-ups; set follow_up_at/follow_up_note via PATCH)
+GET /audit?by=&target=&action=&limit=
+GET /workspaces | POST /workspaces {"name"} | PATCH /workspaces/{id}
+POST /workspaces/{id}/tokens (token for another workspace) | DELETE /workspaces/{id}
+GET /workspaces/{id}/members | POST /workspaces/{id}/invites {"email","role"}
+POST /workspaces/{id}/members/{user_id}/role {"role"} | DELETE /workspaces/{id}/members/{user_id}
+
+Fields: contact name email phone title company_id stage tags owner custom{}; company name \
+domain tags notes; deal title amount_cents currency stage status(open|won|lost) contact_id \
+company_id close_date; all: follow_up_at follow_up_note.
+
+Query (list routes): field=[op:]value, params AND-ed. ops eq ne gt gte lt lte like in is not. \
+Examples: stage=lead, amount_cents=gte:100000, stage=in:lead,qualified, follow_up_at=is:null, \
+name=like:acme*, created_at=gte:now-7d, custom.region=emea, tags=vip,renewal. search=<text> \
+(fuzzy), sort=field or sort=-field, limit=1..200 (default 50), cursor=<from # next:> with the \
+same filters. Unknown field or op -> 400 listing what is allowed.
+
+Not available here: /auth/*, /oauth/*, /mcp, /.well-known/*."""
+
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "method": {"type": "string", "enum": list(METHODS), "description": "HTTP method"},
+        "path": {
+            "type": "string",
+            "description": "path and query, e.g. /contacts?stage=lead&sort=-created_at",
+        },
+        "body": {
+            "type": "object",
+            "description": 'JSON body for POST and PATCH, e.g. {"name":"Jane"}',
+        },
+    },
+    "required": ["method", "path"],
+    "additionalProperties": False,
+}
+
+TOOL = types.Tool(
+    name="request",
+    title="crmkit API request",
+    description=MANUAL,
+    input_schema=INPUT_SCHEMA,
+    annotations=types.ToolAnnotations(
+        title="crmkit API request",
+        read_only_hint=False,
+        destructive_hint=False,
+        idempotent_hint=False,
+        open_world_hint=False,
+    ),
+)
+
+
+class ToolInputError(Exception):
+    """The model's arguments were not a request we run; the message says what is allowed."""
+
+
+def _tool_error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any]:
+    """(method, path with query, body or None), or ToolInputError naming what is allowed."""
+    args = args or {}
+    unknown = sorted(set(args) - {"method", "path", "body"})
+    if unknown:
+        raise ToolInputError(
+            f"error: unknown argument(s) {', '.join(unknown)}\n"
+            "hint: send only method, path and (for POST/PATCH) body"
+        )
+    method = args.get("method")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ToolInputError(
+            f"error: method must be one of {', '.join(METHODS)}, got {method!r}\n"
+            'hint: e.g. {"method":"GET","path":"/contacts?stage=lead"}'
+        )
+    method = method.upper()
+    path = args.get("path")
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+        raise ToolInputError(
+            f"error: path must start with a single / (got {path!r})\n"
+            "hint: give a path on this server, e.g. /contacts?search=acme, never a full URL"
+        )
+    if len(path) > MAX_PATH or _BAD_PATH.search(path):
+        raise ToolInputError(
+            "error: path has spaces, control characters, a backslash or a fragment, or is "
+            f"longer than {MAX_PATH} characters\n"
+            "hint: percent-encode query values, e.g. /contacts?search=jane%20doe"
+        )
+    route = unquote(urlsplit(path).path)
+    if "/../" in route + "/" or "/./" in route + "/" or "//" in route:
+        raise ToolInputError("error: path must not contain . or .. segments\nhint: see GET /help")
+    lowered = route.lower().rstrip("/") or "/"
+    if lowered in REFUSED_EXACT or lowered.startswith(REFUSED_PREFIXES):
+        raise ToolInputError(
+            f"error: {route} is not available through this tool\n"
+            "hint: sign-in, OAuth and MCP endpoints are for people and connectors; you are "
+            "already signed in, so call the CRM endpoints directly (GET /help lists them)"
+        )
+    body = args.get("body")
+    if body is not None and method not in ("POST", "PATCH"):
+        raise ToolInputError(
+            f"error: {method} takes no body\nhint: put filters in the path's query string"
+        )
+    if body is not None and not isinstance(body, dict):
+        raise ToolInputError('error: body must be a JSON object\nhint: e.g. {"name":"Jane Doe"}')
+    return method, path, body
+
+
+def text_only(path: str) -> str:
+    """Drop any ?format= so the reply is always the plain text the model reads best."""
+    parts = urlsplit(path)
+    if "format=" not in parts.query:
+        return path
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, True) if k != "format"])
+    return parts.path + ("?" + query if query else "")
+
+
+class McpEndpoint:
+    """The ASGI app mounted at exactly /mcp: Origin check, bearer auth, then the SDK."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.target: ASGIApp | None = None  # the whole app; set by create_app after building it
+        base = urlsplit(rt.settings.public_url)
+        self.base_origin = f"{base.scheme}://{base.netloc}"
+        self.resource_metadata = (
+            rt.settings.public_url + "/.well-known/oauth-protected-resource/mcp"
+        )
+        loopback = ["localhost", "127.0.0.1", "[::1]"]
+        security = TransportSecuritySettings(
+            allowed_hosts=[
+                base.netloc,
+                base.hostname or base.netloc,  # https://h:443 arrives as Host: h
+                *loopback,
+                *(h + ":*" for h in loopback),
+            ],
+            allowed_origins=[
+                self.base_origin,
+                *(f"{scheme}://{h}" for h in loopback for scheme in ("http", "https")),
+                *(f"{scheme}://{h}:*" for h in loopback for scheme in ("http", "https")),
+            ],
+        )
+        self.server: Server[Any] = Server(
+            "crmkit",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+        )
+        self.running = False  # only inside the app's lifespan (the SDK needs its task group)
+        self.manager = StreamableHTTPSessionManager(
+            app=self.server, stateless=True, json_response=True, security_settings=security
+        )
+
+    def route(self) -> Route:
+        # Exactly /mcp: a Mount would redirect /mcp to /mcp/, which connectors follow badly.
+        return Route("/mcp", self, methods=["GET", "POST", "DELETE"])
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        async with self.manager.run():
+            self.running = True
+            try:
+                yield
+            finally:
+                self.running = False
+
+    def origin_allowed(self, origin: str) -> bool:
+        if origin == self.base_origin:
+            return True
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and is_loopback(parts.hostname)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        as_json = wants_json_lenient(request.url.query, request.headers.get("accept", ""))
+        try:
+            origin = request.headers.get("origin")
+            if origin and not self.origin_allowed(origin):
+                raise Forbidden(
+                    f"requests from origin {origin} are not allowed",
+                    f"connect from {self.base_origin} or from a server-side MCP client",
+                    code="origin_not_allowed",
+                )
+            await tokens.authenticate(self.rt, request.headers.get("authorization"))
+            if not self.running:
+                raise ServiceUnavailable(
+                    "the MCP server is not running in this process",
+                    "start the app with its lifespan (crmkit serve, or uvicorn with lifespan on)",
+                    code="mcp_unavailable",
+                )
+            if request.method != "POST":
+                # Stateless: no server-initiated stream to GET, no session to DELETE. The spec's
+                # answer is 405 (the SDK would hold a GET open forever with nothing to send).
+                raise MethodNotAllowed(
+                    f"{request.method} /mcp is not offered: this server is stateless",
+                    "send each JSON-RPC message as POST /mcp",
+                    headers={"Allow": "POST"},
+                    extra={"allowed": "POST"},
+                )
+        except Unauthorized as exc:
+            err = Unauthorized(
+                exc.message,
+                "authorize through OAuth (discovery: "
+                f"{self.resource_metadata}) or send Authorization: Bearer <crmkit token>",
+                code=exc.code,
+            )
+            challenge = f'Bearer resource_metadata="{self.resource_metadata}"'
+            if request.headers.get("authorization"):
+                challenge += ', error="invalid_token"'
+            err.headers["WWW-Authenticate"] = challenge
+            await error_response(err, as_json=as_json)(scope, receive, send)
+            return
+        except CrmError as exc:
+            await error_response(exc, as_json=as_json)(scope, receive, send)
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=[TOOL])
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        if params.name != "request":
+            return _tool_error(
+                f"error: unknown tool {params.name!r}\nhint: the only tool is request"
+            )
+        try:
+            method, path, body = check_arguments(params.arguments)
+        except ToolInputError as exc:
+            return _tool_error(str(exc))
+        caller = ctx.request
+        assert isinstance(caller, Request), "the streamable HTTP transport attaches the request"
+        status, text = await self.forward(caller, method, text_only(path), body)
+        return types.CallToolResult(content=[types.TextContent(text=text)], is_error=status >= 400)
+
+    async def forward(self, caller: Request, method: str, path: str, body: Any) -> tuple[int, str]:
+        """Run the request through the same app, as the caller, and return (status, text)."""
+        assert self.target is not None, "create_app binds the app before serving"
+        headers = {"Accept": "text/plain"}
+        for name in ("authorization", "x-request-id"):
+            if caller.headers.get(name):
+                headers[name] = caller.headers[name]
+        request_id = caller.scope.get("state", {}).get("request_id")
+        if request_id:
+            headers["x-request-id"] = request_id
+        content = orjson.dumps(body) if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        client_ip = caller.client.host if caller.client else "127.0.0.1"
+        transport = httpx.ASGITransport(app=self.target, client=(client_ip, 0))
+        async with httpx.AsyncClient(
+            transport=transport, base_url=self.rt.settings.public_url
+        ) as http:
+            reply = await http.request(method, path, headers=headers, content=content)
+        return reply.status_code, reply.text

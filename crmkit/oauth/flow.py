@@ -1,0 +1,139 @@
+"""The sign-in flow behind GET/POST /oauth/authorize: its validated request and signed state.
+
+Every form carries the whole flow state signed (rt.signer) with a fresh nonce; a POST is
+accepted once per nonce (a used nonce is recorded), within 30 minutes, and only together with
+the browser's CSRF cookie whose hash the state holds. So a forged, replayed, expired or
+cross-site form changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from itsdangerous import BadSignature
+
+from crmkit.errors import OAuthError
+from crmkit.oauth import clients, grants
+from crmkit.oauth.clients import Client
+from crmkit.runtime import Runtime
+from crmkit.store import oauth as store
+
+FLOW_TTL_SECONDS = 30 * 60
+SALT = "oauth-flow"
+MAX_STATE = 500
+STEPS = ("email", "code", "workspace", "consent")
+
+
+class PageError(Exception):
+    """The authorize request cannot be trusted (client or redirect URI): show an error page,
+    never redirect."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Flow:
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    state: str
+    csrf: str  # SHA-256 (hex) of the browser's CSRF cookie
+    step: str = "email"
+    email: str = ""
+    user_id: str = ""
+    workspace_id: str = ""
+    new_workspace: str = ""
+    nonce: str = ""
+    expires_at: int = 0
+
+
+def csrf_hash(cookie: str) -> str:
+    return hashlib.sha256(cookie.encode()).hexdigest()
+
+
+def redirect_to(uri: str, params: dict[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = parts.query + ("&" if parts.query else "") + urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+async def start(rt: Runtime, query: dict[str, str], csrf_cookie: str) -> tuple[Client, Flow]:
+    """Validate GET /oauth/authorize. PageError when the client or redirect URI is bad;
+    OAuthError (to be sent to the redirect URI) for the rest."""
+    client = await clients.find(rt, query.get("client_id"))
+    if client is None:
+        raise PageError("This application is not registered with this crmkit server.")
+    redirect_uri = query.get("redirect_uri")
+    if redirect_uri is None and len(client.redirect_uris) == 1:
+        redirect_uri = client.redirect_uris[0]
+    if redirect_uri not in client.redirect_uris:
+        raise PageError("The return address this application asked for is not one it registered.")
+    state = query.get("state", "")
+    flow = Flow(client.id, redirect_uri, "", state, csrf_hash(csrf_cookie))
+    if not state or len(state) > MAX_STATE:
+        raise _redirect_error(flow, "invalid_request", "state is required (at most 500 chars)")
+    if query.get("response_type") != "code":
+        raise _redirect_error(flow, "unsupported_response_type", "response_type must be code")
+    if query.get("code_challenge_method") != "S256":
+        raise _redirect_error(flow, "invalid_request", "PKCE with code_challenge_method=S256")
+    challenge = query.get("code_challenge", "")
+    if not grants.valid_challenge(challenge):
+        raise _redirect_error(flow, "invalid_request", "code_challenge must be 43 base64url chars")
+    try:
+        grants.check_resource(rt, query.get("resource"))
+    except OAuthError as exc:
+        raise _redirect_error(flow, exc.code, exc.message) from None
+    return client, replace(flow, challenge=challenge)
+
+
+class RedirectError(Exception):
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def _redirect_error(flow: Flow, code: str, description: str) -> RedirectError:
+    params = {"error": code, "error_description": description}
+    if flow.state:
+        params["state"] = flow.state
+    return RedirectError(redirect_to(flow.redirect_uri, params))
+
+
+def seal(rt: Runtime, flow: Flow) -> str:
+    """The signed form value for the next step: a fresh nonce and a fresh deadline."""
+    fresh = replace(
+        flow, nonce=secrets.token_urlsafe(16), expires_at=rt.clock.now() + FLOW_TTL_SECONDS
+    )
+    return str(rt.signer(SALT).dumps(asdict(fresh)))
+
+
+class FlowRefused(Exception):
+    """A forged, replayed, expired or cross-site form."""
+
+
+async def open_sealed(rt: Runtime, sealed: str, csrf_cookie: str | None) -> Flow:
+    """Check a posted flow state and use up its nonce (once only)."""
+    try:
+        data: Any = rt.signer(SALT).loads(sealed)
+        flow = Flow(**data)
+    except (BadSignature, TypeError, ValueError):
+        raise FlowRefused("this form was altered or is not from this server") from None
+    now = rt.clock.now()
+    if flow.expires_at < now:
+        raise FlowRefused("this sign-in page expired (pages last 30 minutes)")
+    if not csrf_cookie or not hmac.compare_digest(csrf_hash(csrf_cookie), flow.csrf):
+        raise FlowRefused("this form was not sent from the sign-in page in this browser")
+    if flow.step not in STEPS:
+        raise FlowRefused("unknown step")
+    async with rt.db.write() as tx:
+        fresh = await store.use_nonce(tx, flow.nonce, flow.expires_at, now)
+    if not fresh:
+        raise FlowRefused("this form was already sent once")
+    return flow
