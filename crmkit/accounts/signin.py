@@ -13,6 +13,7 @@ from crmkit.errors import CrmError, InvalidCode, ServiceUnavailable
 from crmkit.mail import MailError
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
+from crmkit.store.db import Tx
 
 WINDOW_SECONDS = 15 * 60
 PER_EMAIL = 5
@@ -104,6 +105,14 @@ async def verify(rt: Runtime, raw_email: str, code: str, token_name: str | None)
     return await sign_in(rt, email, name)
 
 
+async def admit(rt: Runtime, tx: Tx, email: str) -> tuple[users.User, list[members.Joined]]:
+    """Every sign-in path (API, OAuth page, CLI) starts here: create the user if new and join
+    the workspaces they were invited to."""
+    user = await users.ensure_user(rt, tx, email)
+    joined = await members.accept_pending(rt, tx, user.id, email)
+    return user, joined
+
+
 async def sign_in(
     rt: Runtime, email: str, token_name: str, workspace_id: str | None = None
 ) -> SignedIn:
@@ -115,8 +124,7 @@ async def sign_in(
     lands in (the newest) invited workspace, since that is what the invitation mail promised.
     """
     async with rt.db.write() as tx:
-        user = await users.ensure_user(rt, tx, email)
-        joined = await members.accept_pending(rt, tx, user.id, email)
+        user, joined = await admit(rt, tx, email)
         if workspace_id is None and joined:
             workspace_id = joined[-1].workspace_id
         if workspace_id is None:

@@ -95,11 +95,14 @@ async def list_mine(rt: Runtime, who: Principal) -> list[Mine]:
 async def create(rt: Runtime, who: Principal, raw_name: str) -> Access:
     name = clean_name(raw_name)
     async with rt.db.write() as tx:
-        await plans.check_workspace_cap(rt, tx, who.user_id)
-        workspace_id = await users.create_workspace(
-            rt, tx, users.User(who.user_id, who.email, False), name
-        )
+        workspace_id = await create_owned(rt, tx, users.User(who.user_id, who.email, False), name)
     return Access(workspace_id, name, rt.settings.default_plan, "admin")
+
+
+async def create_owned(rt: Runtime, tx: Tx, user: users.User, name: str) -> str:
+    """A new workspace the user administers, within their plan's workspace cap."""
+    await plans.check_workspace_cap(rt, tx, user.id)
+    return await users.create_workspace(rt, tx, user, name)
 
 
 async def rename(rt: Runtime, who: Principal, raw_id: str, raw_name: str) -> Access:

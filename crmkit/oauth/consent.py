@@ -3,8 +3,9 @@ grant, and the approval that issues an authorization code."""
 
 from __future__ import annotations
 
-from crmkit.accounts import audit, users
-from crmkit.errors import Forbidden, InvalidField
+from crmkit.accounts import audit, signin, users
+from crmkit.accounts import workspaces as workspaces_service
+from crmkit.errors import Forbidden
 from crmkit.oauth import grants
 from crmkit.oauth.clients import Client
 from crmkit.oauth.flow import Flow
@@ -12,13 +13,11 @@ from crmkit.runtime import Runtime
 from crmkit.store import accounts as accounts_store
 from crmkit.store import oauth as store
 
-WORKSPACE_NAME_MAX = 100
-
 
 async def signed_in(rt: Runtime, email: str) -> str:
     """After a good code: the user (created on first sign-in, with a first workspace)."""
     async with rt.db.write() as tx:
-        user = await users.ensure_user(rt, tx, email)
+        user, _ = await signin.admit(rt, tx, email)
         await users.landing_workspace(rt, tx, user)
     return user.id
 
@@ -27,23 +26,13 @@ async def workspaces(rt: Runtime, user_id: str) -> list[tuple[str, str]]:
     return [(str(r[0]), str(r[1])) for r in await store.workspaces_of(rt.db, user_id)]
 
 
-def clean_workspace_name(raw: str) -> str:
-    name = raw.strip()
-    if not name or len(name) > WORKSPACE_NAME_MAX or any(ord(c) < 32 for c in name):
-        raise InvalidField(
-            f"a workspace name must be 1-{WORKSPACE_NAME_MAX} printable characters",
-            "type a name for the new workspace",
-        )
-    return name
-
-
 async def approve(rt: Runtime, client: Client, flow: Flow) -> str:
     """Create the chosen new workspace if any, then issue the authorization code."""
     async with rt.db.write() as tx:
         workspace_id = flow.workspace_id
         if flow.new_workspace:
             user = users.User(flow.user_id, flow.email, False)
-            workspace_id = await users.create_workspace(rt, tx, user, flow.new_workspace)
+            workspace_id = await workspaces_service.create_owned(rt, tx, user, flow.new_workspace)
         elif await accounts_store.membership(tx, workspace_id, flow.user_id) is None:
             raise Forbidden(
                 "you are not a member of that workspace", "choose one of your workspaces"

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from starlette.responses import RedirectResponse, Response
 
-from crmkit.accounts import signin, users
+from crmkit.accounts import signin, users, workspaces
 from crmkit.errors import CrmError, RateLimited
 from crmkit.oauth import clients, consent, pages
 from crmkit.oauth.flow import (
@@ -128,7 +128,7 @@ def _chosen(
 ) -> Response:
     if chosen == "new":
         try:
-            name = consent.clean_workspace_name(new_name)
+            name = workspaces.clean_name(new_name)
         except CrmError as exc:
             return pages.workspace_page(client.name, choices, seal(call.rt, flow), exc.message)
         nxt = replace(flow, step="consent", new_workspace=name, workspace_id="")

@@ -1,0 +1,54 @@
+"""The OAuth sign-in page follows the same account rules as POST /auth/verify: pending invites
+are joined, and creating a workspace there respects the plan's cap on owned workspaces."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Api
+from mcp_util import authorize_url, flow_of, pkce, redeem, register, walk_signin
+from teams_util import create_workspace, invite
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    return {"CRMKIT_PLANS": '{"free": {"workspaces": 2}}'}
+
+
+async def test_invitee_signing_in_on_the_page_joins_and_can_pick_the_workspace(api: Api) -> None:
+    admin = await api.sign_in("ann@acme.com")
+    acme = await create_workspace(api, admin, "Acme sales")
+    assert (await invite(api, admin, acme, "bob@acme.com")).status_code == 201
+
+    client_id = await register(api.http)
+    verifier, challenge = pkce()
+    walk = await walk_signin(
+        api.http, authorize_url(client_id, challenge), api.inbox, "bob@acme.com", workspace=acme
+    )
+    token = (await redeem(api.http, client_id, walk.params["code"], verifier)).json()
+    who = await api.json("GET", "/whoami", token["access_token"])
+    assert who.json()["data"]["workspace"]["handle"] == f"workspace/{acme}"
+    assert who.json()["data"]["workspace"]["role"] == "member"
+    members = await api.get(f"/workspaces/{acme}/members", admin)
+    assert "invite/" not in members.text  # the invite became a membership
+    assert "email=bob@acme.com role=member" in members.text
+
+
+async def test_new_workspace_on_the_page_respects_the_cap(api: Api) -> None:
+    token = await api.sign_in("jane@acme.com")  # owns 1 of 2
+    await create_workspace(api, token, "Second")  # owns 2 of 2
+    before = await api.rt.db.one("SELECT count(*) FROM workspaces")
+
+    client_id = await register(api.http)
+    _, challenge = pkce()
+    r = await api.get(authorize_url(client_id, challenge))
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": "jane@acme.com"})
+    code = api.inbox.code_for("jane@acme.com")
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "code": code})
+    choice = {"workspace": "new", "workspace_name": "Third"}
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
+    assert "Allow access?" in r.text
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "decision": "approve"})
+    assert r.status_code == 403, r.text
+    assert "lets you own 2 workspaces and you own 2" in r.text, r.text
+    assert await api.rt.db.one("SELECT count(*) FROM workspaces") == before
+    assert await api.rt.db.one("SELECT count(*) FROM oauth_codes") == (0,)
