@@ -12,7 +12,7 @@ from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.runtime import Runtime
 from crmkit.store.db import Database
-from crmkit.web import auth, errors, system
+from crmkit.web import auth, errors, records, system
 from crmkit.web.edge import Edge
 
 
@@ -45,7 +45,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
         finally:
             await rt.stop()
 
-    routes = [*system.routes, *auth.routes]
+    routes = [*system.routes, *auth.routes, *records.routes]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=lifespan)
     app.state.runtime = rt
     return App(app, rt, access_log=access_log)

@@ -1,0 +1,190 @@
+"""The one SQL builder for list queries: a query.Plan -> a WHERE clause, an ORDER BY and a
+keyset condition. Identifiers come only from crmkit/spec.py; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmkit import spec as S
+from crmkit.query import Filter, Plan, like_pattern
+
+COUNT_CAP = 1000
+SEARCH_CANDIDATES = 1000  # search ranks at most this many matches: the cost stays bounded
+
+
+def columns(rs: S.RecordSpec) -> str:
+    """The SELECT list every record read uses: id, then the spec's fields in line order."""
+    return "id, " + ", ".join(f.name for f in rs.fields)
+
+
+def _expr(f: Filter) -> str:
+    if f.type == S.JSON:
+        return "json_extract(custom, ?)"
+    if f.type in (S.EMAIL, S.MEMBER):
+        return "lower(%s)" % f.field
+    return f.field
+
+
+def _custom_path(f: Filter) -> list[Any]:
+    # The key was checked against [A-Za-z0-9_-] by the parser; quoting keeps dots literal.
+    return ['$."%s"' % f.custom_key] if f.type == S.JSON else []
+
+
+def _variants(value: Any) -> list[Any]:
+    """A custom value that looks like a number matches the JSON number and the string."""
+    return [value, str(value)] if isinstance(value, int) else [value]
+
+
+def filter_sql(f: Filter) -> tuple[str, list[Any]]:
+    if f.type == S.TAGS:
+        return _tags_sql(f)
+    expr, params = _expr(f), _custom_path(f)
+    op, value = f.op, f.value
+    if op == "is":
+        return "%s IS NULL" % expr, params
+    if op == "not":
+        return "%s IS NOT NULL" % expr, params
+    if op == "like":
+        assert isinstance(value, str)
+        return "%s LIKE ? ESCAPE '\\'" % expr, [*params, like_pattern(value)]
+    if op == "in":
+        assert isinstance(value, tuple)
+        items = [v for item in value for v in _variants(item)] if f.type == S.JSON else [*value]
+        return "%s IN (%s)" % (expr, ", ".join("?" * len(items))), [*params, *items]
+    if f.type == S.JSON and op in ("eq", "ne") and isinstance(value, int):
+        both = "(%s = ? OR %s = ?)" % (expr, expr)
+        sql = both if op == "eq" else "NOT coalesce(%s, 0)" % both
+        return sql, [*params, value, *params, str(value)]
+    if op == "eq":
+        if f.type == S.EMAIL and f.field == "email":
+            # lets SQLite use the partial unique index on lower(email)
+            return "email IS NOT NULL AND lower(email) = ?", [value]
+        return "%s = ?" % expr, [*params, value]
+    if op == "ne":
+        return "%s IS NOT ?" % expr, [*params, value]
+    sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+    return "%s %s ?" % (expr, sign), [*params, value]
+
+
+def _tags_sql(f: Filter) -> tuple[str, list[Any]]:
+    if f.op == "is":
+        return "tags IS NULL", []
+    if f.op == "not":
+        return "tags IS NOT NULL", []
+    assert isinstance(f.value, tuple)
+    items = list(f.value)
+    if f.op == "eq":  # every tag
+        one = "EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)"
+        return " AND ".join([one] * len(items)), items
+    marks = ", ".join("?" * len(items))
+    any_of = "EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN (%s))" % marks
+    return (any_of if f.op == "in" else "NOT " + any_of), items
+
+
+def where(rs: S.RecordSpec, plan: Plan, workspace_id: str) -> tuple[str, list[Any]]:
+    clauses, params = ["workspace_id = ?"], [workspace_id]
+    for f in plan.filters:
+        sql, values = filter_sql(f)
+        clauses.append(sql)
+        params.extend(values)
+    return " AND ".join(clauses), params
+
+
+def _after(col: str, desc: bool, value: Any, id_: str) -> tuple[str, list[Any]]:
+    """Rows strictly after (value, id) in ORDER BY col [DESC], id [DESC]; NULLs sort lowest."""
+    if desc:
+        if value is None:
+            return "(%s IS NULL AND id < ?)" % col, [id_]
+        return "((%s, id) < (?, ?) OR %s IS NULL)" % (col, col), [value, id_]
+    if value is None:
+        return "((%s IS NULL AND id > ?) OR %s IS NOT NULL)" % (col, col), [id_]
+    return "(%s, id) > (?, ?)" % col, [value, id_]
+
+
+def page_sql(
+    rs: S.RecordSpec,
+    plan: Plan,
+    workspace_id: str,
+    after: tuple[Any, str] | None,
+    search: SearchSql | None,
+    with_count: bool,
+) -> tuple[str, list[Any]]:
+    """One statement: the page (limit + 1 rows, to know whether more remain), each row ending
+    with its sort key, plus the capped total as a scalar subquery (evaluated once)."""
+    cond, params = where(rs, plan, workspace_id)
+    if search is not None:
+        cond = "%s AND %s" % (cond, search.condition)
+        params = [*params, *search.params]
+    count_sql, count_params = "NULL", []
+    if with_count:
+        count_sql = "(SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d))" % (
+            rs.table,
+            cond,
+            COUNT_CAP + 1,
+        )
+        count_params = list(params)
+    cols = columns(rs)
+    if search is not None and not plan.explicit_sort:
+        key, desc, key_params = search.score, False, search.score_params
+    else:
+        key, desc, key_params = plan.sort, plan.descending, []
+    direction = "DESC" if desc else "ASC"
+    inner = "SELECT %s, %s AS sort_key FROM %s WHERE %s" % (cols, key, rs.table, cond)
+    inner_params = [*key_params, *params]
+    outer_cond, outer_params = "1", list[Any]()
+    if after is not None:
+        outer_cond, outer_params = _after("sort_key", desc, after[0], after[1])
+    if search is None:
+        # Plain lists: the sort column itself, so SQLite walks the matching index in order.
+        key_col = plan.sort
+        cond2, p2 = ("1", []) if after is None else _after(key_col, desc, after[0], after[1])
+        sql = "SELECT %s, %s, %s FROM %s WHERE %s AND %s ORDER BY %s %s, id %s LIMIT %d" % (
+            cols,
+            key_col,
+            count_sql,
+            rs.table,
+            cond,
+            cond2,
+            key_col,
+            direction,
+            direction,
+            plan.limit + 1,
+        )
+        return sql, [*count_params, *params, *p2]
+    sql = "SELECT *, %s FROM (%s) WHERE %s ORDER BY sort_key %s, id %s LIMIT %d" % (
+        count_sql,
+        inner,
+        outer_cond,
+        direction,
+        direction,
+        plan.limit + 1,
+    )
+    return sql, [*count_params, *inner_params, *outer_params]
+
+
+def count_sql(
+    rs: S.RecordSpec, plan: Plan, workspace_id: str, search: SearchSql | None
+) -> tuple[str, list[Any]]:
+    cond, params = where(rs, plan, workspace_id)
+    if search is not None:
+        cond = "%s AND %s" % (cond, search.condition)
+        params = [*params, *search.params]
+    sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
+        rs.table,
+        cond,
+        COUNT_CAP + 1,
+    )
+    return sql, params
+
+
+class SearchSql:
+    """The search part of a list query: which rows match, and how to rank them."""
+
+    def __init__(
+        self, condition: str, params: list[Any], score: str, score_params: list[Any]
+    ) -> None:
+        self.condition = condition
+        self.params = params
+        self.score = score
+        self.score_params = score_params
