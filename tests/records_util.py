@@ -45,3 +45,29 @@ async def snapshot(db: Database) -> tuple[int, ...]:
         assert row is not None
         out.append(int(row[0]))
     return tuple(out)
+
+
+async def workspace_of(api: Any, token: str) -> str:
+    r = await api.json("GET", "/whoami", token)
+    handle: str = r.json()["data"]["workspace"]["handle"]
+    return handle.split("/", 1)[1]
+
+
+async def join(api: Any, token: str, address: str) -> str:
+    """A second member of the token's workspace (the invites issue does this over HTTP; here
+    the membership row and a token are made with the accounts code directly). Returns a token
+    for `address` acting in that workspace."""
+    from crmkit.accounts import tokens
+    from crmkit.store import accounts
+
+    rt = api.rt
+    workspace_id = await workspace_of(api, token)
+    await api.sign_in(address)  # creates the user (and their own workspace)
+    async with rt.db.write() as tx:
+        user = await accounts.user_by_email(tx, address)
+        assert user is not None
+        await accounts.insert_membership(tx, workspace_id, user[0], "member", rt.clock.now())
+        minted = await tokens.mint(
+            rt, tx, user_id=user[0], email=address, workspace_id=workspace_id, name="joined"
+        )
+    return minted.raw

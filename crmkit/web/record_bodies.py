@@ -40,7 +40,9 @@ def refuse_read_only(rs: S.RecordSpec, data: Any) -> None:
     allowed = [f.name for f in rs.writable]
     for key in data:
         reason = S.READ_ONLY.get(key)
-        if reason is None and rs.field(key) is not None and not rs.field(key).writable:  # type: ignore[union-attr]
+        f = rs.field(key)
+        # `version` is read-only as a field, but a body may carry it as the expected version.
+        if reason is None and f is not None and not f.writable and key != "version":
             reason = "set by crmkit"
         if reason is not None:
             raise InvalidField(

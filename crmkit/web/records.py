@@ -14,6 +14,7 @@ from crmkit import spec as S
 from crmkit.errors import InvalidField
 from crmkit.records import deletes, listing, service
 from crmkit.render import Listing, Message, Record
+from crmkit.web import activities
 from crmkit.web.body import read_json
 from crmkit.web.endpoint import Call, endpoint
 from crmkit.web.record_bodies import parse_body
@@ -114,4 +115,5 @@ def _routes() -> list[Route]:
     return routes
 
 
-routes = _routes()
+# Activity routes first: /<type>s/{id}/activities must win over /<type>s/{id:path}.
+routes = [*activities.routes, *_routes()]
