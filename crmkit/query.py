@@ -25,8 +25,10 @@ MAX_IN_ITEMS = 100
 MAX_SEARCH_LEN = 200
 MAX_CUSTOM_KEY = 64
 _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-_OP = re.compile(r"^([a-z]{2,4}):")
-_RELATIVE = re.compile(r"^now(?:([+-])(\d{1,6})([smhdw]))?$")
+_OP = re.compile(r"^([a-z]{2,6}):")
+# A "+" left unescaped in a URL arrives as a space: take "now 2h" as "now+2h".
+_RELATIVE = re.compile(r"^now(?:([+ -])(\d{1,6})([smhdw]))?$")
+_SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^-?\d{1,19}$")
@@ -182,6 +184,8 @@ def _filter(rs: S.RecordSpec, key: str, raw: str, now: int) -> Filter:
         field = found
     op, value = "eq", raw
     match = _OP.match(raw)
+    if match and match.group(1) not in S.ALL_OPS and raw[match.end() :].startswith("//"):
+        match = None  # a URL (https://...) is a value, not an unknown operator
     if match:
         if match.group(1) not in S.ALL_OPS:
             raise _bad(
@@ -299,9 +303,10 @@ def parse_time(key: str, raw: str, now: int) -> int:
         if rel.group(1) is None:
             return now
         delta = int(rel.group(2)) * _UNITS[rel.group(3)]
-        return now + delta if rel.group(1) == "+" else now - delta
+        return now - delta if rel.group(1) == "-" else now + delta
     if _is_date(raw):
         return int(datetime.fromisoformat(raw).replace(tzinfo=UTC).timestamp())
+    raw = _SPACE_OFFSET.sub(r"+\1", raw)
     try:
         if len(raw) > 40 or not raw[:4].isdigit():
             raise ValueError(raw)

@@ -64,6 +64,10 @@ def filter_sql(f: Filter) -> tuple[str, list[Any]]:
     if op == "ne":
         return "%s IS NOT ?" % expr, [*params, value]
     sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+    if f.type == S.JSON and isinstance(value, int):
+        # SQLite ranks any text above any number: compare numbers with numbers only.
+        sql = "json_type(custom, ?) IN ('integer', 'real') AND %s %s ?" % (expr, sign)
+        return sql, [*params, *params, value]
     return "%s %s ?" % (expr, sign), [*params, value]
 
 
