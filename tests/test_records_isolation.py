@@ -18,17 +18,28 @@ async def world(api):
     b = await api.sign_in("bob@b.example")
     company = await create(api, b, "companies", {"name": "Bco", "domain": "b.example"})
     contact = await create(
-        api, b, "contacts",
-        {"name": "Bob", "email": "bob@b.example", "company_id": company["handle"],
-         "follow_up_at": "2020-01-01T00:00:00Z"},
+        api,
+        b,
+        "contacts",
+        {
+            "name": "Bob",
+            "email": "bob@b.example",
+            "company_id": company["handle"],
+            "follow_up_at": "2020-01-01T00:00:00Z",
+        },
     )
     deal = await create(api, b, "deals", {"title": "B deal", "contact_id": contact["handle"]})
     for h in (contact["handle"], company["handle"], deal["handle"]):
         kind, id_ = h.split("/")
-        r = await api.post(f"/{PLURAL[kind]}/{id_}/activities", b, json={"kind": "note", "body": "x"})
+        r = await api.post(
+            f"/{PLURAL[kind]}/{id_}/activities", b, json={"kind": "note", "body": "x"}
+        )
         assert r.status_code == 201
-    ids = {"contact": bare(contact["handle"]), "company": bare(company["handle"]),
-           "deal": bare(deal["handle"])}
+    ids = {
+        "contact": bare(contact["handle"]),
+        "company": bare(company["handle"]),
+        "deal": bare(deal["handle"]),
+    }
     return a, b, ids
 
 

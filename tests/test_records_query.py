@@ -19,13 +19,33 @@ async def token(api):
 async def deals(api, token, clock):
     """Five deals created a day apart (oldest first)."""
     specs = [
-        {"title": "Alpha", "amount_cents": 100, "currency": "USD", "stage": "lead",
-         "tags": ["vip", "eu"], "custom": {"tier": 1, "region": "north"},
-         "close_date": "2026-01-10", "follow_up_at": "2026-09-01T00:00:00Z"},
-        {"title": "Bravo", "amount_cents": 250, "currency": "EUR", "stage": "lead",
-         "tags": ["eu"], "custom": {"tier": 2, "region": "south"}, "close_date": "2026-02-10"},
-        {"title": "Charlie 100%_off", "amount_cents": 500, "stage": "won", "status": "won",
-         "tags": ["vip"], "custom": {"tier": "2"}},
+        {
+            "title": "Alpha",
+            "amount_cents": 100,
+            "currency": "USD",
+            "stage": "lead",
+            "tags": ["vip", "eu"],
+            "custom": {"tier": 1, "region": "north"},
+            "close_date": "2026-01-10",
+            "follow_up_at": "2026-09-01T00:00:00Z",
+        },
+        {
+            "title": "Bravo",
+            "amount_cents": 250,
+            "currency": "EUR",
+            "stage": "lead",
+            "tags": ["eu"],
+            "custom": {"tier": 2, "region": "south"},
+            "close_date": "2026-02-10",
+        },
+        {
+            "title": "Charlie 100%_off",
+            "amount_cents": 500,
+            "stage": "won",
+            "status": "won",
+            "tags": ["vip"],
+            "custom": {"tier": "2"},
+        },
         {"title": "Delta", "amount_cents": 500, "stage": "lost", "status": "lost"},
         {"title": "Echo", "stage": "lead"},
     ]
@@ -86,8 +106,10 @@ CASES = [
     ("created_at=gte:now-2d&sort=title", ["Delta", "Echo"]),
     ("created_at=lt:now-4d", ["Alpha"]),
     ("created_at=gt:now-3d&created_at=lte:now-1d&sort=title", ["Delta", "Echo"]),
-    ("created_at=gte:now-1w&created_at=lt:now+2h&sort=title",
-     ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"]),
+    (
+        "created_at=gte:now-1w&created_at=lt:now+2h&sort=title",
+        ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"],
+    ),
     ("created_at=gte:2026-09-22T14:13:20Z&created_at=lt:2026-09-23T14:13:20Z", ["Bravo"]),
     ("created_at=gte:2026-09-22T16:13:20%2B02:00&created_at=lt:2026-09-23", ["Bravo"]),
     ("follow_up_at=not:null", ["Alpha"]),
@@ -161,8 +183,10 @@ async def test_default_sort_is_newest_first(api, token, deals):
     assert (await titles(api, token, "sort=created_at"))[:1] == ["Alpha"]
 
 
-@pytest.mark.parametrize("limit,status", [("1", 200), ("200", 200), ("0", 400), ("201", 400),
-                                          ("-1", 400), ("x", 400), ("1e2", 400)])
+@pytest.mark.parametrize(
+    "limit,status",
+    [("1", 200), ("200", 200), ("0", 400), ("201", 400), ("-1", 400), ("x", 400), ("1e2", 400)],
+)
 async def test_limit_bounds(api, token, deals, limit, status):
     r = await api.json("GET", f"/deals?limit={limit}", token)
     assert r.status_code == status
