@@ -233,7 +233,12 @@ async def _update(
             " and send it again",
             extra={"current_version": str(current_version)},
         )
-    changes = {n: v for n, v in values.items() if value_of(rs, row, n) != v}
+    # in spec order, so the audit diff reads the same way every time
+    changes = {
+        f.name: values[f.name]
+        for f in rs.fields
+        if f.name in values and value_of(rs, row, f.name) != values[f.name]
+    }
     if not changes:
         return row
     now = rt.clock.now()

@@ -74,7 +74,7 @@ async def audit_log(call: Call) -> Listing:
 def _routes() -> list[Route]:
     routes = []
     for rs in S.SPECS.values():
-        path = "/%s/{id}/activities" % rs.plural
+        path = "/%s/{id:path}/activities" % rs.plural
         routes += [
             Route(path, endpoint(log_activity), methods=["POST"]),
             Route(path, endpoint(record_activities), methods=["GET"]),
