@@ -68,6 +68,7 @@ class Field:
     default: str | int | None = None
     max_len: int = 500
     in_list: bool = True  # printed on list lines, not only on a single GET
+    nullable: bool = True  # NOT NULL columns let a keyset cursor be one index range
 
     @property
     def key(self) -> str:
@@ -118,10 +119,12 @@ def _common_tail() -> tuple[Field, ...]:
         Field("custom", JSON, filterable=False, max_len=16384),
         Field("follow_up_at", DATETIME, sortable=True),
         Field("follow_up_note", TEXT, max_len=2000),
-        Field("activity_count", INT, writable=False, out="activities", sortable=True),
+        Field(
+            "activity_count", INT, writable=False, out="activities", sortable=True, nullable=False
+        ),
         Field("last_activity_at", DATETIME, writable=False, out="last_activity", sortable=True),
-        Field("created_at", DATETIME, writable=False, sortable=True),
-        Field("updated_at", DATETIME, writable=False, sortable=True),
+        Field("created_at", DATETIME, writable=False, sortable=True, nullable=False),
+        Field("updated_at", DATETIME, writable=False, sortable=True, nullable=False),
         Field("created_by", MEMBER, writable=False, in_list=False),
         Field("version", INT, writable=False, filterable=False, in_list=False),
     )

@@ -51,7 +51,8 @@ async def recent(
 ) -> list[Row]:
     """Newest first (by `at`, then by when they were logged)."""
     if len(targets) == 1:
-        where, params = ["target_id = ?", "workspace_id = ?"], [targets[0], workspace_id]
+        # `+workspace_id`: keep the planner on activities_by_target (ids are unique anyway)
+        where, params = ["target_id = ?", "+workspace_id = ?"], [targets[0], workspace_id]
     else:
         where, params = ["workspace_id = ?"], [workspace_id]
         if targets:

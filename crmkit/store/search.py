@@ -121,21 +121,20 @@ def build(
             continue
         options = [_phrase(w), *(_phrase(t) for t in typos.get(w, []))]
         clauses.append("(" + " OR ".join(options) + ")" if len(options) > 1 else options[0])
-    params: list[Any] = []
     if clauses:
-        inner = "SELECT rowid FROM %s WHERE %s MATCH ? AND ws = ? ORDER BY rowid DESC LIMIT %d" % (
-            table,
-            table,
-            SEARCH_CANDIDATES,
+        candidates = (
+            "SELECT rowid FROM %s WHERE %s MATCH ? AND ws = ? ORDER BY rowid DESC LIMIT %d"
+            % (table, table, SEARCH_CANDIDATES)
         )
-        params.extend(["body : (" + " AND ".join(clauses) + ")", workspace_id])
+        candidate_params: list[Any] = ["body : (" + " AND ".join(clauses) + ")", workspace_id]
     else:
-        inner = (
+        candidates = (
             "SELECT rowid FROM %s WHERE ws = ? AND body LIKE ? ESCAPE '\\'"
             " ORDER BY rowid DESC LIMIT %d" % (table, SEARCH_CANDIDATES)
         )
-        params.extend([workspace_id, "%" + _escape_like(short[0]) + "%"])
-    condition = "seq IN (%s)" % inner
+        candidate_params = [workspace_id, "%" + _escape_like(short[0]) + "%"]
+    condition = "seq IN cand"
+    params: list[Any] = []
     if short and clauses:
         condition += "".join(
             " AND seq IN (SELECT rowid FROM %s WHERE rowid = seq AND instr(lower(body), ?) > 0)"
@@ -144,7 +143,7 @@ def build(
         )
         params.extend(short)
     score, score_params = _score(rs, query.lower())
-    return SearchSql(condition, params, score, score_params)
+    return SearchSql(candidates, candidate_params, condition, params, score, score_params)
 
 
 def _escape_like(s: str) -> str:

@@ -21,8 +21,8 @@ def columns(rs: S.RecordSpec) -> str:
 def _expr(f: Filter) -> str:
     if f.type == S.JSON:
         return "json_extract(custom, ?)"
-    if f.type in (S.EMAIL, S.MEMBER):
-        return "lower(%s)" % f.field
+    if f.type == S.EMAIL:
+        return "lower(%s)" % f.field  # members' emails are stored lower-cased already
     return f.field
 
 
@@ -95,8 +95,13 @@ def where(rs: S.RecordSpec, plan: Plan, workspace_id: str) -> tuple[str, list[An
     return " AND ".join(clauses), params
 
 
-def _after(col: str, desc: bool, value: Any, id_: str) -> tuple[str, list[Any]]:
+def _after(
+    col: str, desc: bool, value: Any, id_: str, nullable: bool = True
+) -> tuple[str, list[Any]]:
     """Rows strictly after (value, id) in ORDER BY col [DESC], id [DESC]; NULLs sort lowest."""
+    if not nullable and value is not None:
+        # one row-value comparison: SQLite turns it into a range on the sort index
+        return "(%s, id) %s (?, ?)" % (col, "<" if desc else ">"), [value, id_]
     if desc:
         if value is None:
             return "(%s IS NULL AND id < ?)" % col, [id_]
@@ -142,7 +147,11 @@ def page_sql(
     if search is None:
         # Plain lists: the sort column itself, so SQLite walks the matching index in order.
         key_col = plan.sort
-        cond2, p2 = ("1", []) if after is None else _after(key_col, desc, after[0], after[1])
+        field = rs.field(key_col)
+        nullable = field is None or field.nullable
+        cond2, p2 = (
+            ("1", []) if after is None else _after(key_col, desc, after[0], after[1], nullable)
+        )
         sql = "SELECT %s, %s, %s FROM %s WHERE %s AND %s ORDER BY %s %s, id %s LIMIT %d" % (
             cols,
             key_col,
@@ -156,7 +165,8 @@ def page_sql(
             plan.limit + 1,
         )
         return sql, [*count_params, *params, *p2]
-    sql = "SELECT *, %s FROM (%s) WHERE %s ORDER BY sort_key %s, id %s LIMIT %d" % (
+    sql = "%s SELECT *, %s FROM (%s) WHERE %s ORDER BY sort_key %s, id %s LIMIT %d" % (
+        _cte(search),
         count_sql,
         inner,
         outer_cond,
@@ -164,17 +174,24 @@ def page_sql(
         direction,
         plan.limit + 1,
     )
-    return sql, [*count_params, *inner_params, *outer_params]
+    return sql, [*search.candidate_params, *count_params, *inner_params, *outer_params]
+
+
+def _cte(search: SearchSql) -> str:
+    return "WITH cand(seq) AS MATERIALIZED (%s)" % search.candidates
 
 
 def count_sql(
     rs: S.RecordSpec, plan: Plan, workspace_id: str, search: SearchSql | None
 ) -> tuple[str, list[Any]]:
     cond, params = where(rs, plan, workspace_id)
+    prefix = ""
     if search is not None:
         cond = "%s AND %s" % (cond, search.condition)
-        params = [*params, *search.params]
-    sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
+        params = [*search.candidate_params, *params, *search.params]
+        prefix = _cte(search) + " "
+    sql = "%sSELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
+        prefix,
         rs.table,
         cond,
         COUNT_CAP + 1,
@@ -183,11 +200,20 @@ def count_sql(
 
 
 class SearchSql:
-    """The search part of a list query: which rows match, and how to rank them."""
+    """The search part of a list query: the capped candidate set (a CTE, materialised once
+    even though both the page and the count read it), which rows match, how to rank them."""
 
     def __init__(
-        self, condition: str, params: list[Any], score: str, score_params: list[Any]
+        self,
+        candidates: str,
+        candidate_params: list[Any],
+        condition: str,
+        params: list[Any],
+        score: str,
+        score_params: list[Any],
     ) -> None:
+        self.candidates = candidates
+        self.candidate_params = candidate_params
         self.condition = condition
         self.params = params
         self.score = score

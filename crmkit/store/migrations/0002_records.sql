@@ -34,7 +34,9 @@ CREATE INDEX contacts_updated ON contacts (workspace_id, updated_at, id);
 CREATE INDEX contacts_stage ON contacts (workspace_id, stage, created_at, id);
 CREATE INDEX contacts_name ON contacts (workspace_id, name, id);
 CREATE INDEX contacts_owner ON contacts (workspace_id, owner, created_at, id);
-CREATE INDEX contacts_company ON contacts (company_id);
+-- Relations: led by the (globally unique) target id, so they serve both the filter
+-- (?company_id=...&sort=-created_at) and the ON DELETE SET NULL lookup.
+CREATE INDEX contacts_company ON contacts (company_id, created_at, id);
 CREATE INDEX contacts_follow_up ON contacts (workspace_id, follow_up_at) WHERE follow_up_at IS NOT NULL;
 
 CREATE TABLE companies (
@@ -92,8 +94,8 @@ CREATE INDEX deals_status ON deals (workspace_id, status, created_at, id);
 CREATE INDEX deals_amount ON deals (workspace_id, amount_cents, id);
 CREATE INDEX deals_close ON deals (workspace_id, close_date, id);
 CREATE INDEX deals_title ON deals (workspace_id, title, id);
-CREATE INDEX deals_contact ON deals (contact_id);
-CREATE INDEX deals_company ON deals (company_id);
+CREATE INDEX deals_contact ON deals (contact_id, created_at, id);
+CREATE INDEX deals_company ON deals (company_id, created_at, id);
 CREATE INDEX deals_follow_up ON deals (workspace_id, follow_up_at) WHERE follow_up_at IS NOT NULL;
 
 CREATE TABLE activities (
