@@ -123,3 +123,10 @@ def test_within_one_edit():
     assert within_one_edit("jonathan", "jonathen")
     assert not within_one_edit("jonathan", "jonthn")
     assert not within_one_edit("abcde", "badce")
+
+
+async def test_company_rename_reaches_its_contacts(api, token, people):
+    r = await api.patch(f"/companies/{people['handle']}", token, json={"name": "Zenith Labs"})
+    assert r.status_code == 200
+    assert await names(api, token, "contacts", "search=zenith") == ["Jonathan Smith"]
+    assert "Jonathan Smith" not in await names(api, token, "contacts", "search=corp")

@@ -10,8 +10,8 @@ from crmkit.clock import iso
 from crmkit.errors import InvalidField, InvalidQuery
 from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
-from crmkit.query import parse_time
 from crmkit.records.service import not_found, record_id
+from crmkit.records.values import body_time
 from crmkit.runtime import Runtime
 from crmkit.store import activities as store
 from crmkit.store import records as records_store
@@ -50,7 +50,7 @@ async def log(
     if at is not None:
         if at.startswith("now"):
             raise InvalidField("at must be an RFC 3339 time", '"at":"2026-06-10T09:00:00Z"')
-        when = parse_time("at", at, now)
+        when = body_time("at", at, now)
     id_ = record_id(rs, raw_id)
     async with rt.db.write() as tx:
         if id_ is None or not await records_store.exists(tx, rs, who.workspace_id, id_):

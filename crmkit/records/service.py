@@ -246,6 +246,8 @@ async def _update(
     if any(n in changes for n in _indexed(rs)):
         doc = await _document(tx, rs, new_row, who.workspace_id)
         await search.index(tx, rs, seq, who.workspace_id, doc, True)
+    if rs.kind == "company" and "name" in changes:
+        await _reindex_contacts(tx, who.workspace_id, row[0], changes["name"])
     diff = "; ".join(
         "%s: %s -> %s" % (n, shown(rs.field(n), value_of(rs, row, n)), shown(rs.field(n), v))  # type: ignore[arg-type]
         for n, v in changes.items()
@@ -260,6 +262,13 @@ async def _update(
         actor=who,
     )
     return new_row
+
+
+async def _reindex_contacts(tx: Tx, workspace_id: str, company_id: str, name: str | None) -> None:
+    """A renamed company: its contacts are found by the new name, no longer by the old."""
+    for seq, *fields in await store.contacts_of_company(tx, workspace_id, company_id):
+        doc = search.document([*fields, name])
+        await search.index(tx, S.CONTACT, int(seq), workspace_id, doc, True)
 
 
 def _indexed(rs: S.RecordSpec) -> set[str]:

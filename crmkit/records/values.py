@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from crmkit import spec as S
-from crmkit.errors import InvalidField
+from crmkit.errors import InvalidField, InvalidQuery
 from crmkit.ids import bare_id
 from crmkit.query import MAX_EPOCH, normalise_domain, parse_time
 
@@ -76,12 +76,12 @@ def clean(rs: S.RecordSpec, f: S.Field, value: Any, now: int) -> Any:
             raise _bad(
                 name, f"must be a date YYYY-MM-DD, got {value[:40]!r}", f'"{name}":"2026-06-30"'
             )
-        parse_time(name, value, now)  # checks it is a real calendar day
+        body_time(name, value, now)  # checks it is a real calendar day
         return value
     if t == S.DATETIME:
         if value.startswith("now"):
             raise _bad(name, "must be an RFC 3339 time", f'"{name}":"2026-06-10T09:00:00Z"')
-        ts = parse_time(name, value, now)
+        ts = body_time(name, value, now)
         if not 0 <= ts <= MAX_EPOCH:
             raise _bad(name, "is out of range", "use a time between 1970 and 9999")
         return ts
@@ -111,6 +111,14 @@ def clean(rs: S.RecordSpec, f: S.Field, value: Any, now: int) -> Any:
             raise _bad(name, f"is larger than {f.max_len} bytes as JSON", "keep custom data small")
         return raw.decode() if value else None
     raise AssertionError(t)
+
+
+def body_time(name: str, value: str, now: int) -> int:
+    """RFC 3339 or a date, for a body field: the query parser's rules, a body's error code."""
+    try:
+        return parse_time(name, value, now)
+    except InvalidQuery as exc:
+        raise InvalidField(exc.message, exc.hint) from None
 
 
 def _tags(value: list[str]) -> str | None:

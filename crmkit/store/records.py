@@ -65,6 +65,14 @@ async def company_name(tx: Tx, workspace_id: str, id_: str | None) -> str | None
     return None if row is None or row[0] is None else str(row[0])
 
 
+async def contacts_of_company(tx: Tx, workspace_id: str, company_id: str) -> list[Row]:
+    """(seq, name, email, phone) of the company's contacts: their search text includes its name."""
+    return await tx.all(
+        "SELECT seq, name, email, phone FROM contacts WHERE company_id = ? AND workspace_id = ?",
+        (company_id, workspace_id),
+    )
+
+
 async def is_member(conn: Conn, workspace_id: str, email: str) -> bool:
     row = await conn.one(
         "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id"
