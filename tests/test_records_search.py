@@ -130,3 +130,36 @@ async def test_company_rename_reaches_its_contacts(api, token, people):
     assert r.status_code == 200
     assert await names(api, token, "contacts", "search=zenith") == ["Jonathan Smith"]
     assert "Jonathan Smith" not in await names(api, token, "contacts", "search=corp")
+
+
+async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
+    r = await api.json("GET", "/whoami", token)
+    ws = r.json()["data"]["workspace"]["handle"].split("/")[1]
+    rt = api.rt
+    from crmkit import spec as S
+    from crmkit.store import search
+
+    async with rt.db.write() as tx:
+        for i in range(1100):
+            row = await tx.one(
+                "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at)"
+                " VALUES (?, ?, ?, 0, 0) RETURNING seq",
+                (f"c_bulk{i:08d}".replace("0", "a").replace("1", "b").replace("8", "c")
+                 .replace("9", "d"), ws, f"Sam Sample {i}"),
+            )
+            await search.index(tx, S.CONTACT, row[0], ws, f"Sam Sample {i}", False)
+    r = await api.get("/contacts?search=sample&limit=5", token)
+    assert r.text.splitlines()[0] == "# total: 1000+"
+    assert len([ln for ln in r.text.splitlines() if not ln.startswith("#")]) == 5
+
+
+async def test_workspace_delete_takes_records_index_and_vocabulary(api, token, people):
+    r = await api.json("GET", "/whoami", token)
+    ws = r.json()["data"]["workspace"]["handle"].split("/")[1]
+    db = api.rt.db
+    assert (await db.one("SELECT count(*) FROM search_terms WHERE workspace_id = ?", (ws,)))[0]
+    async with db.write() as tx:
+        await tx.execute("DELETE FROM workspaces WHERE id = ?", (ws,))
+    for table in ("contacts", "companies", "deals", "contacts_fts", "companies_fts",
+                  "deals_fts", "search_terms", "activities"):
+        assert (await db.one(f"SELECT count(*) FROM {table}"))[0] == 0, table

@@ -10,7 +10,9 @@ from crmkit import spec as S
 from crmkit.query import Filter, Plan, like_pattern
 
 COUNT_CAP = 1000
-SEARCH_CANDIDATES = 1000  # search ranks at most this many matches: the cost stays bounded
+# search ranks at most this many matches, so its cost stays bounded; one more than the count
+# cap, so a capped candidate set reports its total as "1000+"
+SEARCH_CANDIDATES = COUNT_CAP + 1
 
 
 def columns(rs: S.RecordSpec) -> str:

@@ -143,3 +143,8 @@ CREATE TRIGGER deals_fts_delete AFTER DELETE ON deals BEGIN
     DELETE FROM deals_fts WHERE rowid = old.seq;
     DELETE FROM activities WHERE target_id = old.id;
 END;
+
+-- A deleted workspace takes its search vocabulary along (records cascade on their own).
+CREATE TRIGGER workspaces_search_terms_delete AFTER DELETE ON workspaces BEGIN
+    DELETE FROM search_terms WHERE workspace_id = old.id;
+END;
