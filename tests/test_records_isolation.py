@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from crmkit.web.records import routes
 from tests.records_util import bare, create, records, snapshot
 
 MISSING = {"contact": "c_aaaaaaaaaaaa", "company": "co_aaaaaaaaaaaa", "deal": "d_aaaaaaaaaaaa"}
@@ -43,17 +44,44 @@ async def world(api):
     return a, b, ids
 
 
+BODIES = {"PATCH": {"tags": ["x"]}, "POST": {"kind": "call", "body": "hi"}}
+
+
+def _id_routes() -> list[tuple[str, str]]:
+    """(method, path template) of every records route that takes an id: from the route table,
+    so a new route cannot be left out of the matrix."""
+    found = []
+    for route in routes:
+        if "{id" in route.path:
+            for method in sorted(route.methods or ()):
+                if method != "HEAD":
+                    found.append((method, route.path))
+    return found
+
+
+def test_matrix_covers_every_id_route():
+    paths = {(m, p.split("/", 2)[2]) for m, p in _id_routes()}
+    assert paths == {
+        ("GET", "{id:path}"),
+        ("PATCH", "{id:path}"),
+        ("DELETE", "{id:path}"),
+        ("GET", "{id:path}/activities"),
+        ("POST", "{id:path}/activities"),
+    }
+    assert len(_id_routes()) == 15
+
+
 def _requests(kind: str, id_: str) -> list[tuple[str, str, dict | None]]:
-    p = PLURAL[kind]
-    return [
-        ("GET", f"/{p}/{id_}", None),
-        ("GET", f"/{p}/{kind}/{id_}", None),
-        ("PATCH", f"/{p}/{id_}", {"tags": ["x"]}),
-        ("DELETE", f"/{p}/{id_}", None),
-        ("DELETE", f"/{p}/{id_}?confirm=abc", None),
-        ("GET", f"/{p}/{id_}/activities", None),
-        ("POST", f"/{p}/{id_}/activities", {"kind": "call", "body": "hi"}),
-    ]
+    out: list[tuple[str, str, dict | None]] = []
+    for method, template in _id_routes():
+        if not template.startswith(f"/{PLURAL[kind]}/"):
+            continue
+        for shown in (id_, f"{kind}/{id_}"):
+            path = template.replace("{id:path}", shown)
+            out.append((method, path, BODIES.get(method)))
+            if method == "DELETE":
+                out.append((method, path + "?confirm=abc", None))
+    return out
 
 
 @pytest.mark.parametrize("as_json", [False, True])

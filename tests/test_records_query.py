@@ -255,3 +255,47 @@ async def test_contact_email_filter_is_case_insensitive(api, token):
     assert len(records(r)) == 1
     r = await api.get("/companies?domain=https://www.X.com/", token)
     assert r.status_code == 200
+
+
+async def test_ref_email_domain_and_member_operators(api, token):
+    acme = await create(api, token, "companies", {"name": "Acme", "domain": "acme.com"})
+    init = await create(api, token, "companies", {"name": "Initech", "domain": "initech.io"})
+    await create(
+        api,
+        token,
+        "contacts",
+        {"name": "A", "email": "a@acme.com", "company_id": acme["handle"], "owner": "q@acme.com"},
+    )
+    await create(
+        api, token, "contacts", {"name": "B", "email": "B@initech.io", "company_id": init["handle"]}
+    )
+    await create(api, token, "contacts", {"name": "C"})
+
+    async def got(q: str) -> list[str]:
+        r = await api.json("GET", f"/contacts?sort=name&{q}", token)
+        assert r.status_code == 200, (q, r.text)
+        return [d["name"] for d in r.json()["data"]]
+
+    a, i = acme["handle"], init["handle"]
+    assert await got(f"company_id={a}") == ["A"]
+    assert await got(f"company={a.split('/')[1]}") == ["A"]  # the reply key works too
+    assert await got(f"company_id=ne:{a}") == ["B", "C"]
+    assert await got(f"company_id=in:{a},{i}") == ["A", "B"]
+    assert await got("company_id=is:null") == ["C"]
+    assert await got("company_id=not:null") == ["A", "B"]
+    assert await got("email=b@INITECH.io") == ["B"]
+    assert await got("email=ne:a@acme.com") == ["B", "C"]
+    assert await got("email=in:A@acme.com,b@initech.io") == ["A", "B"]
+    assert await got("email=gt:a@acme.com") == ["B"]
+    assert await got("email=is:null") == ["C"]
+    assert await got("owner=Q@acme.com") == ["A"]
+    assert await got("owner=is:null") == ["B", "C"]
+    assert await got("created_by=q@acme.com") == ["A", "B", "C"]
+    r = await api.json(
+        "GET", "/companies?sort=domain&domain=in:ACME.com,http://www.initech.io/x", token
+    )
+    assert [d["name"] for d in r.json()["data"]] == ["Acme", "Initech"]
+    r = await api.json("GET", "/companies?domain=like:tech", token)
+    assert [d["name"] for d in r.json()["data"]] == ["Initech"]
+    r = await api.json("GET", "/companies?domain=gte:b", token)
+    assert [d["name"] for d in r.json()["data"]] == ["Initech"]

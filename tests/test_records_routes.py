@@ -232,7 +232,7 @@ async def test_patch_to_taken_email_is_refused(api, token):
     r = await api.json(
         "PATCH", f"/contacts/{other['handle']}", token, json={"email": "JANE@acme.com"}
     )
-    assert r.status_code == 400 and r.json()["error"]["code"] == "duplicate"
+    assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate"
 
 
 async def test_missing_record_404_text_and_json(api, token):

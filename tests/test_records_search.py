@@ -144,8 +144,14 @@ async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
             row = await tx.one(
                 "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at)"
                 " VALUES (?, ?, ?, 0, 0) RETURNING seq",
-                (f"c_bulk{i:08d}".replace("0", "a").replace("1", "b").replace("8", "c")
-                 .replace("9", "d"), ws, f"Sam Sample {i}"),
+                (
+                    f"c_bulk{i:08d}".replace("0", "a")
+                    .replace("1", "b")
+                    .replace("8", "c")
+                    .replace("9", "d"),
+                    ws,
+                    f"Sam Sample {i}",
+                ),
             )
             await search.index(tx, S.CONTACT, row[0], ws, f"Sam Sample {i}", False)
     r = await api.get("/contacts?search=sample&limit=5", token)
@@ -160,6 +166,14 @@ async def test_workspace_delete_takes_records_index_and_vocabulary(api, token, p
     assert (await db.one("SELECT count(*) FROM search_terms WHERE workspace_id = ?", (ws,)))[0]
     async with db.write() as tx:
         await tx.execute("DELETE FROM workspaces WHERE id = ?", (ws,))
-    for table in ("contacts", "companies", "deals", "contacts_fts", "companies_fts",
-                  "deals_fts", "search_terms", "activities"):
+    for table in (
+        "contacts",
+        "companies",
+        "deals",
+        "contacts_fts",
+        "companies_fts",
+        "deals_fts",
+        "search_terms",
+        "activities",
+    ):
         assert (await db.one(f"SELECT count(*) FROM {table}"))[0] == 0, table

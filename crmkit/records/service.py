@@ -11,7 +11,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.accounts import audit, plans
-from crmkit.errors import InvalidField, NotFound, VersionConflict
+from crmkit.errors import Conflict, InvalidField, NotFound, VersionConflict
 from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
 from crmkit.query import normalise_domain
@@ -207,7 +207,7 @@ async def patch(
         if rs.upsert_key and values.get(rs.upsert_key) is not None:
             other = await store.by_upsert_key(tx, rs, who.workspace_id, values[rs.upsert_key])
             if other is not None and other[0] != row[0]:
-                raise InvalidField(
+                raise Conflict(
                     f"another {rs.kind} already has {rs.upsert_key} {values[rs.upsert_key]}",
                     f"PATCH {rs.kind}/{other[0]} instead, or delete one of them",
                     code="duplicate",
