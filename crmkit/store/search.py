@@ -22,6 +22,9 @@ TERM_MAX = 32  # longer words are indexed for substrings only
 MAX_WORDS = 8
 MAX_TYPO_TERMS = 20  # per query word
 _WORD = re.compile(r"\w+")
+# Email addresses are mostly unique strings: substring search finds them, and leaving them out
+# of the typo vocabulary keeps it (and each write) small.
+_EMAIL = re.compile(r"\S+@\S+")
 
 
 def words(text: str) -> list[str]:
@@ -65,7 +68,7 @@ async def index(
         "INSERT INTO %s (rowid, ws, body) VALUES (?, ?, ?)" % table, (seq, workspace_id, body)
     )
     rows = []
-    for word in set(words(body)):
+    for word in set(words(_EMAIL.sub(" ", body))):
         if TYPO_MIN <= len(word) <= TERM_MAX and not word.isdigit():
             rows.append((workspace_id, rs.kind, word, word))
             rows.extend((workspace_id, rs.kind, v, word) for v in deletions(word))
