@@ -122,61 +122,94 @@ def page_sql(
     with_count: bool,
 ) -> tuple[str, list[Any]]:
     """One statement: the page (limit + 1 rows, to know whether more remain), each row ending
-    with its sort key, plus the capped total as a scalar subquery (evaluated once)."""
+    with its sort key, then the capped total as an uncorrelated scalar subquery (SQLite runs
+    it once) so a list costs one trip to the database thread."""
     cond, params = where(rs, plan, workspace_id)
     if search is not None:
         cond = "%s AND %s" % (cond, search.condition)
         params = [*params, *search.params]
-    count_sql, count_params = "NULL", []
+    count, count_params = "NULL", list[Any]()
     if with_count:
-        count_sql = "(SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d))" % (
+        count = "(SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d))" % (
             rs.table,
             cond,
             COUNT_CAP + 1,
         )
         count_params = list(params)
-    cols = columns(rs)
-    if search is not None and not plan.explicit_sort:
-        key, desc, key_params = search.score, False, search.score_params
-    else:
-        key, desc, key_params = plan.sort, plan.descending, []
-    direction = "DESC" if desc else "ASC"
-    inner = "SELECT %s, %s AS sort_key FROM %s WHERE %s" % (cols, key, rs.table, cond)
-    inner_params = [*key_params, *params]
-    outer_cond, outer_params = "1", list[Any]()
-    if after is not None:
-        outer_cond, outer_params = _after("sort_key", desc, after[0], after[1])
     if search is None:
-        # Plain lists: the sort column itself, so SQLite walks the matching index in order.
-        key_col = plan.sort
-        field = rs.field(key_col)
+        return _plain_page(rs, plan, cond, [*count_params, *params], count, after)
+    return _search_page(rs, plan, cond, params, count, count_params, after, search)
+
+
+def _plain_page(
+    rs: S.RecordSpec,
+    plan: Plan,
+    cond: str,
+    params: list[Any],
+    count: str,
+    after: tuple[Any, str] | None,
+) -> tuple[str, list[Any]]:
+    """Ordered by the sort column itself, so SQLite walks the matching index in order and the
+    cursor condition is a range on it."""
+    col = plan.sort
+    direction = "DESC" if plan.descending else "ASC"
+    field = rs.field(col)
+    after_sql, after_params = "1", list[Any]()
+    if after is not None:
         nullable = field is None or field.nullable
-        cond2, p2 = (
-            ("1", []) if after is None else _after(key_col, desc, after[0], after[1], nullable)
-        )
-        sql = "SELECT %s, %s, %s FROM %s WHERE %s AND %s ORDER BY %s %s, id %s LIMIT %d" % (
-            cols,
-            key_col,
-            count_sql,
-            rs.table,
-            cond,
-            cond2,
-            key_col,
-            direction,
-            direction,
-            plan.limit + 1,
-        )
-        return sql, [*count_params, *params, *p2]
-    sql = "%s SELECT *, %s FROM (%s) WHERE %s ORDER BY sort_key %s, id %s LIMIT %d" % (
-        _cte(search),
-        count_sql,
-        inner,
-        outer_cond,
+        after_sql, after_params = _after(col, plan.descending, after[0], after[1], nullable)
+    sql = "SELECT %s, %s, %s FROM %s WHERE %s AND %s ORDER BY %s %s, id %s LIMIT %d" % (
+        columns(rs),
+        col,
+        count,
+        rs.table,
+        cond,
+        after_sql,
+        col,
         direction,
         direction,
         plan.limit + 1,
     )
-    return sql, [*search.candidate_params, *count_params, *inner_params, *outer_params]
+    return sql, [*params, *after_params]
+
+
+def _search_page(
+    rs: S.RecordSpec,
+    plan: Plan,
+    cond: str,
+    params: list[Any],
+    count: str,
+    count_params: list[Any],
+    after: tuple[Any, str] | None,
+    search: SearchSql,
+) -> tuple[str, list[Any]]:
+    """Ranked (or sorted) within the capped candidate set: the sort key is computed in a
+    subquery so the cursor can compare against it."""
+    if plan.explicit_sort:
+        key, desc, key_params = plan.sort, plan.descending, list[Any]()
+    else:
+        key, desc, key_params = search.score, False, search.score_params
+    direction = "DESC" if desc else "ASC"
+    inner = "SELECT %s, %s AS sort_key FROM %s WHERE %s" % (columns(rs), key, rs.table, cond)
+    after_sql, after_params = "1", list[Any]()
+    if after is not None:
+        after_sql, after_params = _after("sort_key", desc, after[0], after[1])
+    sql = "%s SELECT *, %s FROM (%s) WHERE %s ORDER BY sort_key %s, id %s LIMIT %d" % (
+        _cte(search),
+        count,
+        inner,
+        after_sql,
+        direction,
+        direction,
+        plan.limit + 1,
+    )
+    return sql, [
+        *search.candidate_params,
+        *count_params,
+        *key_params,
+        *params,
+        *after_params,
+    ]
 
 
 def _cte(search: SearchSql) -> str:
