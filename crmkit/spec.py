@@ -92,6 +92,10 @@ class RecordSpec:
     def field(self, name: str) -> Field | None:
         return _FIELD_INDEX[self.kind].get(name)
 
+    def must(self, name: str) -> Field:
+        """A field the caller knows exists (raises KeyError otherwise)."""
+        return _FIELD_INDEX[self.kind][name]
+
     @property
     def writable(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.writable)

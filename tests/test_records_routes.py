@@ -249,3 +249,15 @@ async def test_routes_need_a_token(api):
     for method, path in (("GET", "/contacts"), ("POST", "/deals"), ("GET", "/companies/co_x")):
         r = await api.request(method, path)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_records_over_a_real_socket(live):
+    api, _ = live
+    token = await api.sign_in("live@acme.com")
+    r = await api.post("/contacts", token, json=CONTACT)
+    assert r.status_code == 201
+    handle = records(r)[0].split()[0]
+    r = await api.get("/contacts?stage=lead&sort=-created_at&limit=50", token)
+    assert r.status_code == 200 and records(r)[0].startswith(handle)
+    r = await api.get(f"/contacts/{handle}", token)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/plain; charset=utf-8"

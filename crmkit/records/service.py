@@ -87,7 +87,10 @@ async def _company_from_name(rt: Runtime, tx: Tx, who: Principal, name: str) -> 
         return found
     values = {"name": name}
     if looks_like_domain:
-        values = {"name": name, "domain": clean(companies, companies.field("domain"), name, 0)}  # type: ignore[arg-type]
+        try:
+            values["domain"] = clean(companies, companies.must("domain"), name, 0)
+        except InvalidField:
+            pass  # "J.Crew" is a name with a dot, not a domain
     row = await _insert(rt, tx, who, companies, values)
     return str(row[0])
 
@@ -249,7 +252,7 @@ async def _update(
     if rs.kind == "company" and "name" in changes:
         await _reindex_contacts(tx, who.workspace_id, row[0], changes["name"])
     diff = "; ".join(
-        "%s: %s -> %s" % (n, shown(rs.field(n), value_of(rs, row, n)), shown(rs.field(n), v))  # type: ignore[arg-type]
+        "%s: %s -> %s" % (n, shown(rs.must(n), value_of(rs, row, n)), shown(rs.must(n), v))
         for n, v in changes.items()
     )
     await audit.record(
