@@ -13,7 +13,7 @@ from crmkit.mail import Mailer
 from crmkit.mcp import McpEndpoint
 from crmkit.runtime import Runtime
 from crmkit.store.db import Database
-from crmkit.web import auth, errors, oauth, system, workspaces
+from crmkit.web import auth, errors, oauth, records, system, workspaces
 from crmkit.web.cors import Cors
 from crmkit.web.edge import Edge
 
@@ -49,7 +49,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
             await rt.stop()
 
     mcp = McpEndpoint(rt)
-    routes = [*system.routes, *auth.routes, *workspaces.routes, *oauth.routes, mcp.route()]
+    routes = [
+        *system.routes,
+        *auth.routes,
+        *records.routes,
+        *workspaces.routes,
+        *oauth.routes,
+        mcp.route(),
+    ]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=lifespan)
     app.state.runtime = rt
     application = App(app, rt, access_log=access_log)

@@ -1,0 +1,1 @@
+"""The record service: contacts, companies, deals, their activities, reminders and audit."""

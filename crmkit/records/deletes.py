@@ -1,0 +1,76 @@
+"""Two-step deletes: the first call hands out a confirm token, the repeat with it deletes.
+
+The token is signed and bound to (workspace, record, user) and expires after 10 minutes by the
+app's clock, so it cannot be replayed on another record, by another user, or later.
+"""
+
+from __future__ import annotations
+
+from itsdangerous import BadData
+
+from crmkit import spec as S
+from crmkit.accounts import audit
+from crmkit.errors import ConfirmationRequired, InvalidConfirmation
+from crmkit.principal import Principal
+from crmkit.records.service import not_found, record_id
+from crmkit.runtime import Runtime
+from crmkit.store import records as store
+
+CONFIRM_SALT = "crmkit.delete-confirm"
+CONFIRM_TTL = 600
+
+
+def _token(rt: Runtime, who: Principal, handle: str) -> str:
+    expires = rt.clock.now() + CONFIRM_TTL
+    return rt.signer(CONFIRM_SALT).dumps([who.workspace_id, handle, who.user_id, expires])
+
+
+def _check(rt: Runtime, who: Principal, handle: str, token: str, retry: str) -> None:
+    bad = InvalidConfirmation(
+        f"the confirm token is not valid for deleting {handle}",
+        f"tokens last 10 minutes and fit one record and one user: call {retry} without"
+        " confirm= for a fresh one",
+    )
+    if len(token) > 1000:
+        raise bad
+    try:
+        data = rt.signer(CONFIRM_SALT).loads(token)
+    except BadData:
+        raise bad from None
+    if not (isinstance(data, list) and len(data) == 4 and isinstance(data[3], int)):
+        raise bad
+    if data[:3] != [who.workspace_id, handle, who.user_id] or data[3] < rt.clock.now():
+        raise bad
+
+
+async def delete(
+    rt: Runtime, who: Principal, rs: S.RecordSpec, raw_id: str, confirm: str | None
+) -> str:
+    """Returns the deleted record's handle; raises 428 with a token on the first call."""
+    id_ = record_id(rs, raw_id)
+    if id_ is None or not await store.exists(rt.db, rs, who.workspace_id, id_):
+        raise not_found(rs, raw_id)
+    handle = rs.handle(id_)
+    path = f"/{rs.plural}/{id_}"
+    if confirm is None:
+        token = _token(rt, who, handle)
+        raise ConfirmationRequired(
+            f"deleting {handle} needs confirmation (its activities go with it)",
+            f"confirm with the user, then repeat: DELETE {path}?confirm={token} (valid 10 minutes)",
+            extra={"confirm": token},
+        )
+    _check(rt, who, handle, confirm, f"DELETE {path}")
+    async with rt.db.write() as tx:
+        if not await store.exists(tx, rs, who.workspace_id, id_):
+            raise not_found(rs, raw_id)
+        removed = await store.delete(tx, rs, who.workspace_id, id_)
+        await audit.record(
+            tx,
+            workspace_id=who.workspace_id,
+            at=rt.clock.now(),
+            action=f"{rs.kind}.delete",
+            target=handle,
+            detail=f"activities removed: {removed}" if removed else None,
+            actor=who,
+        )
+    return handle

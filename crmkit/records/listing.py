@@ -1,0 +1,90 @@
+"""List queries: parse, page with a signed keyset cursor, count up to a cap, render-ready rows.
+
+A cursor carries the last row's sort key and id, signed and bound to a hash of the filters,
+search and sort (and the workspace): a tampered cursor, or one reused with other filters, is a
+400 instead of a silently wrong page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadData
+
+from crmkit import query
+from crmkit import spec as S
+from crmkit.errors import BadRequest
+from crmkit.principal import Principal
+from crmkit.records.views import view
+from crmkit.runtime import Runtime
+from crmkit.store import records as store
+from crmkit.store.sql_query import COUNT_CAP
+
+CURSOR_SALT = "crmkit.cursor"
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+    total_is_lower_bound: bool
+    next_cursor: str | None
+    filtered: bool
+
+
+def _binding(plan: query.Plan, workspace_id: str) -> str:
+    return hashlib.sha256((workspace_id + "|" + plan.fingerprint).encode()).hexdigest()[:16]
+
+
+def _bad_cursor(message: str) -> BadRequest:
+    return BadRequest(
+        message,
+        "send the same filters, search and sort as the request that gave you the cursor,"
+        " or drop cursor= to start from the first page",
+        code="invalid_cursor",
+    )
+
+
+def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> tuple[Any, str] | None:
+    if plan.cursor is None:
+        return None
+    if len(plan.cursor) > 1000:
+        raise _bad_cursor("the cursor is not one crmkit issued")
+    try:
+        data = rt.signer(CURSOR_SALT).loads(plan.cursor)
+    except BadData:
+        raise _bad_cursor("the cursor is not one crmkit issued (it was changed or cut)") from None
+    if not (isinstance(data, list) and len(data) == 3 and isinstance(data[2], str)):
+        raise _bad_cursor("the cursor is not one crmkit issued")
+    if data[0] != _binding(plan, workspace_id):
+        raise _bad_cursor("the cursor belongs to a query with other filters, search or sort")
+    return data[1], data[2]
+
+
+async def list_records(
+    rt: Runtime, who: Principal, rs: S.RecordSpec, params: Iterable[tuple[str, str]]
+) -> Page:
+    plan = query.parse(rs, params, rt.clock.now())
+    after = decode_cursor(rt, plan, who.workspace_id)
+    found = None
+    if plan.search is not None:
+        found = await store.search_sql(rt.db, rs, who.workspace_id, plan.search)
+    rows, total = await store.page(rt.db, rs, plan, who.workspace_id, after, found)
+    next_cursor = None
+    if len(rows) > plan.limit:
+        rows = rows[: plan.limit]
+        last = rows[-1]
+        next_cursor = rt.signer(CURSOR_SALT).dumps(
+            [_binding(plan, who.workspace_id), last[-1], last[0]]
+        )
+    total = total or 0
+    return Page(
+        rows=[view(rs, r, full=False) for r in rows],
+        total=min(total, COUNT_CAP),
+        total_is_lower_bound=total > COUNT_CAP,
+        next_cursor=next_cursor,
+        filtered=bool(plan.filters) or plan.search is not None,
+    )

@@ -1,0 +1,136 @@
+"""The per-type checks on record values (the web layer's pydantic model, strict with
+extra="forbid", has already caught unknown fields and wrong JSON types); these check what a type
+cannot say (an email has an @, a currency is three letters)
+and turn values into what the database stores.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from crmkit import spec as S
+from crmkit.errors import InvalidField, InvalidQuery
+from crmkit.ids import bare_id
+from crmkit.query import MAX_EPOCH, normalise_domain, parse_time
+
+MAX_TAGS = 50
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9-]+(\.[a-z0-9-]+)+$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+PREFIX = {"contact": "c", "company": "co", "deal": "d"}
+
+
+def _bad(name: str, problem: str, hint: str) -> InvalidField:
+    return InvalidField(f"{name} {problem}", hint)
+
+
+def clean(rs: S.RecordSpec, f: S.Field, value: Any, now: int) -> Any:
+    """One body value -> what is stored; None stays None (it clears the field)."""
+    if value is None:
+        return None
+    name, t = f.name, f.type
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > f.max_len:
+            raise _bad(name, f"is longer than {f.max_len} characters", "shorten it")
+        if _CONTROL.search(value):
+            raise _bad(name, "contains control characters", "send printable text")
+        if not value and t != S.TEXT:
+            return None
+    if t == S.TEXT:
+        return value or None
+    if t == S.EMAIL or t == S.MEMBER:
+        if not _EMAIL.match(value):
+            raise _bad(
+                name, f"is not an email address: {value[:80]!r}", f'e.g. "{name}":"jane@acme.com"'
+            )
+        return value.lower() if t == S.MEMBER else value
+    if t == S.DOMAIN:
+        domain = normalise_domain(value)
+        if not _DOMAIN.match(domain):
+            raise _bad(
+                name, f"is not a domain: {value[:80]!r}", '"domain":"acme.com" (a URL works too)'
+            )
+        return domain
+    if t == S.CURRENCY:
+        code = value.upper()
+        if not _CURRENCY.match(code):
+            raise _bad(
+                name, f"must be a 3-letter ISO 4217 code, got {value[:20]!r}", '"currency":"USD"'
+            )
+        return code
+    if t == S.ENUM:
+        if value not in f.choices:
+            raise InvalidField(
+                f"{name} cannot be {value[:40]!r}",
+                f"use one of: {', '.join(f.choices)}",
+                allowed=f.choices,
+            )
+        return value
+    if t == S.DATE:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+            raise _bad(
+                name, f"must be a date YYYY-MM-DD, got {value[:40]!r}", f'"{name}":"2026-06-30"'
+            )
+        body_time(name, value, now)  # checks it is a real calendar day
+        return value
+    if t == S.DATETIME:
+        if value.startswith("now"):
+            raise _bad(name, "must be an RFC 3339 time", f'"{name}":"2026-06-10T09:00:00Z"')
+        ts = body_time(name, value, now)
+        if not 0 <= ts <= MAX_EPOCH:
+            raise _bad(name, "is out of range", "use a time between 1970 and 9999")
+        return ts
+    if t == S.MONEY:
+        if value < 0:
+            raise _bad(name, "must be >= 0 (integer cents)", f'"{name}":500000 is $5,000.00')
+        return value
+    if t == S.INT:
+        return value
+    if t == S.REF:
+        assert f.ref is not None
+        found = bare_id(value, f.ref, PREFIX[f.ref])
+        if found is None:
+            raise _bad(
+                name,
+                f"is not a {f.ref} id: {value[:60]!r}",
+                f"use the handle of a {f.ref} in this workspace; find one with GET /{f.ref}s"
+                if f.ref != "company"
+                else "use the handle of a company in this workspace; find one with GET /companies",
+            )
+        return found
+    if t == S.TAGS:
+        return _tags(value)
+    if t == S.JSON:
+        raw = orjson.dumps(value)
+        if len(raw) > f.max_len:
+            raise _bad(name, f"is larger than {f.max_len} bytes as JSON", "keep custom data small")
+        return raw.decode() if value else None
+    raise AssertionError(t)
+
+
+def body_time(name: str, value: str, now: int) -> int:
+    """RFC 3339 or a date, for a body field: the query parser's rules, a body's error code."""
+    try:
+        return parse_time(name, value, now)
+    except InvalidQuery as exc:
+        raise InvalidField(exc.message, exc.hint) from None
+
+
+def _tags(value: list[str]) -> str | None:
+    seen: list[str] = []
+    for tag in value:
+        tag = tag.strip()
+        if not tag or len(tag) > 64 or _CONTROL.search(tag):
+            raise _bad(
+                "tags", "must be non-empty strings of at most 64 characters", '"tags":["vip"]'
+            )
+        if tag not in seen:
+            seen.append(tag)
+    if len(seen) > MAX_TAGS:
+        raise _bad("tags", f"has more than {MAX_TAGS} items", "keep tags few and short")
+    return orjson.dumps(seen).decode() if seen else None

@@ -1,0 +1,157 @@
+"""SQL for contacts, companies and deals, generic over crmkit/spec.py.
+
+Rows come back as tuples in `sql_query.columns(rs)` order: (id, field, field, ...). Table and
+column names come only from the spec; values are always bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from crmkit import spec as S
+from crmkit.query import Plan
+from crmkit.store import search
+from crmkit.store.db import Database, Row, Tx
+from crmkit.store.sql_query import SearchSql, columns, count_sql, page_sql
+
+Conn = Database | Tx
+
+
+async def get(conn: Conn, rs: S.RecordSpec, workspace_id: str, id_: str) -> Row | None:
+    return await conn.one(
+        "SELECT %s FROM %s WHERE workspace_id = ? AND id = ?" % (columns(rs), rs.table),
+        (workspace_id, id_),
+    )
+
+
+async def by_upsert_key(tx: Tx, rs: S.RecordSpec, workspace_id: str, value: str) -> Row | None:
+    if rs.upsert_key == "email":
+        return await tx.one(
+            "SELECT %s FROM contacts WHERE workspace_id = ? AND email IS NOT NULL"
+            " AND lower(email) = ?" % columns(rs),
+            (workspace_id, value.lower()),
+        )
+    assert rs.upsert_key is not None
+    return await tx.one(
+        "SELECT %s FROM %s WHERE workspace_id = ? AND %s = ?"
+        % (columns(rs), rs.table, rs.upsert_key),
+        (workspace_id, value),
+    )
+
+
+async def exists(conn: Conn, rs: S.RecordSpec, workspace_id: str, id_: str) -> bool:
+    row = await conn.one(
+        "SELECT 1 FROM %s WHERE workspace_id = ? AND id = ?" % rs.table, (workspace_id, id_)
+    )
+    return row is not None
+
+
+async def company_by_name(tx: Tx, workspace_id: str, name: str) -> str | None:
+    row = await tx.one(
+        "SELECT id FROM companies WHERE workspace_id = ? AND name = ? COLLATE NOCASE"
+        " ORDER BY created_at, id LIMIT 1",
+        (workspace_id, name),
+    )
+    return None if row is None else str(row[0])
+
+
+async def company_name(tx: Tx, workspace_id: str, id_: str | None) -> str | None:
+    if id_ is None:
+        return None
+    row = await tx.one(
+        "SELECT name FROM companies WHERE workspace_id = ? AND id = ?", (workspace_id, id_)
+    )
+    return None if row is None or row[0] is None else str(row[0])
+
+
+async def contacts_of_company(tx: Tx, workspace_id: str, company_id: str) -> list[Row]:
+    """(seq, name, email, phone) of the company's contacts: their search text includes its name."""
+    return await tx.all(
+        "SELECT seq, name, email, phone FROM contacts WHERE company_id = ? AND workspace_id = ?",
+        (company_id, workspace_id),
+    )
+
+
+async def is_member(conn: Conn, workspace_id: str, email: str) -> bool:
+    row = await conn.one(
+        "SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id"
+        " WHERE m.workspace_id = ? AND u.email = ?",
+        (workspace_id, email),
+    )
+    return row is not None
+
+
+async def insert(
+    tx: Tx, rs: S.RecordSpec, id_: str, workspace_id: str, values: Mapping[str, Any]
+) -> tuple[int, Row]:
+    """Insert one record; returns (seq, the row as a GET would read it)."""
+    names = ["id", "workspace_id", *values]
+    sql = "INSERT INTO %s (%s) VALUES (%s) RETURNING seq, %s" % (
+        rs.table,
+        ", ".join(names),
+        ", ".join("?" * len(names)),
+        columns(rs),
+    )
+    row = await tx.one(sql, [id_, workspace_id, *values.values()])
+    assert row is not None
+    return int(row[0]), tuple(row[1:])
+
+
+async def update(
+    tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str, changes: Mapping[str, Any], now: int
+) -> tuple[int, Row]:
+    sets = ["%s = ?" % name for name in changes]
+    sql = (
+        "UPDATE %s SET %s, updated_at = ?, version = version + 1"
+        " WHERE workspace_id = ? AND id = ? RETURNING seq, %s"
+        % (rs.table, ", ".join(sets), columns(rs))
+    )
+    row = await tx.one(sql, [*changes.values(), now, workspace_id, id_])
+    assert row is not None
+    return int(row[0]), tuple(row[1:])
+
+
+async def seq_of(tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str) -> int | None:
+    row = await tx.one(
+        "SELECT seq FROM %s WHERE workspace_id = ? AND id = ?" % rs.table, (workspace_id, id_)
+    )
+    return None if row is None else int(row[0])
+
+
+async def delete(tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str) -> int:
+    """Delete one record; its search row and activities go with it (triggers in 0002).
+    Returns how many activities were removed."""
+    row = await tx.one(
+        "SELECT count(*) FROM activities WHERE target_id = ? AND workspace_id = ?",
+        (id_, workspace_id),
+    )
+    await tx.execute(
+        "DELETE FROM %s WHERE workspace_id = ? AND id = ?" % rs.table, (workspace_id, id_)
+    )
+    return int(row[0]) if row else 0
+
+
+async def page(
+    db: Database,
+    rs: S.RecordSpec,
+    plan: Plan,
+    workspace_id: str,
+    after: tuple[Any, str] | None,
+    found: SearchSql | None,
+) -> tuple[list[Row], int | None]:
+    """Up to limit + 1 rows (each ending with its sort key) and the capped total."""
+    sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
+    rows = await db.all(sql, params)
+    if rows:
+        return [tuple(r[:-1]) for r in rows], int(rows[0][-1])
+    if after is None:
+        return [], 0
+    sql, params = count_sql(rs, plan, workspace_id, found)
+    row = await db.one(sql, params)
+    return [], int(row[0]) if row else 0
+
+
+async def search_sql(db: Database, rs: S.RecordSpec, workspace_id: str, query: str) -> SearchSql:
+    typos = await search.typo_terms(db, rs, workspace_id, search.words(query))
+    return search.build(rs, workspace_id, query, typos)

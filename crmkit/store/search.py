@@ -1,0 +1,177 @@
+"""The search index: FTS5 trigram rows (substrings) plus a deletion-neighbourhood vocabulary
+(one typo in words of >= 5 letters). Written in the record's own write transaction.
+
+Why this shape: a trigram index answers "contains acme" from the index, but cannot forgive a
+typo; a table of each word's one-letter deletions can (two words are within one edit when they
+share a deletion or one is a deletion of the other), with an indexed IN lookup instead of a
+scan. Ranking happens only inside a capped candidate set, so a common term never sorts
+thousands of rows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from crmkit import spec as S
+from crmkit.store.db import Database, Tx
+from crmkit.store.sql_query import SEARCH_CANDIDATES, SearchSql
+
+TYPO_MIN = 5  # words this long tolerate one typo
+TERM_MAX = 32  # longer words are indexed for substrings only
+MAX_WORDS = 8
+MAX_TYPO_TERMS = 20  # per query word
+_WORD = re.compile(r"\w+")
+# Email addresses are mostly unique strings: substring search finds them, and leaving them out
+# of the typo vocabulary keeps it (and each write) small.
+_EMAIL = re.compile(r"\S+@\S+")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """Optimal string alignment distance <= 1 (an insertion, deletion, change or swap)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diff = [i for i in range(la) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        return (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if la < lb else (b, a)
+    return short in deletions(long_)
+
+
+async def index(
+    tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, body: str, replace: bool
+) -> None:
+    table = rs.table + "_fts"
+    if replace:
+        await tx.execute("DELETE FROM %s WHERE rowid = ?" % table, (seq,))
+    if not body:
+        return
+    await tx.execute(
+        "INSERT INTO %s (rowid, ws, body) VALUES (?, ?, ?)" % table, (seq, workspace_id, body)
+    )
+    rows = []
+    for word in set(words(_EMAIL.sub(" ", body))):
+        if TYPO_MIN <= len(word) <= TERM_MAX and not word.isdigit():
+            rows.append((workspace_id, rs.kind, word, word))
+            rows.extend((workspace_id, rs.kind, v, word) for v in deletions(word))
+    if rows:
+        # The vocabulary only grows: a stale word costs one lookup row, never a wrong match
+        # (the FTS query still has to find it in a live record).
+        await tx.executemany(
+            "INSERT OR IGNORE INTO search_terms (workspace_id, kind, variant, term)"
+            " VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+
+async def typo_terms(
+    db: Database, rs: S.RecordSpec, workspace_id: str, query_words: list[str]
+) -> dict[str, list[str]]:
+    """For each query word of >= 5 letters: the indexed words within one edit of it."""
+    long_words = [w for w in query_words if TYPO_MIN <= len(w) <= TERM_MAX]
+    if not long_words:
+        return {}
+    variants = set()
+    for w in long_words:
+        variants.add(w)
+        variants.update(deletions(w))
+    marks = ", ".join("?" * len(variants))
+    rows = await db.all(
+        "SELECT DISTINCT term FROM search_terms WHERE workspace_id = ? AND kind = ?"
+        " AND variant IN (%s) LIMIT 500" % marks,
+        [workspace_id, rs.kind, *sorted(variants)],
+    )
+    found: dict[str, list[str]] = {}
+    for w in long_words:
+        near = [str(r[0]) for r in rows if r[0] != w and within_one_edit(w, str(r[0]))]
+        found[w] = sorted(near)[:MAX_TYPO_TERMS]
+    return found
+
+
+def _phrase(word: str) -> str:
+    return '"%s"' % word.replace('"', '""')
+
+
+def build(
+    rs: S.RecordSpec, workspace_id: str, query: str, typos: dict[str, list[str]]
+) -> SearchSql:
+    """Which rows match (every word, as a substring or within one typo) and their rank."""
+    qwords = words(query)[:MAX_WORDS] or [query.lower()]
+    table = rs.table + "_fts"
+    clauses = []
+    short: list[str] = []
+    for w in qwords:
+        if len(w) < 3:  # below one trigram: checked on the candidates instead
+            short.append(w)
+            continue
+        options = [_phrase(w), *(_phrase(t) for t in typos.get(w, []))]
+        clauses.append("(" + " OR ".join(options) + ")" if len(options) > 1 else options[0])
+    if clauses:
+        candidates = (
+            "SELECT rowid FROM %s WHERE %s MATCH ? AND ws = ? ORDER BY rowid DESC LIMIT %d"
+            % (table, table, SEARCH_CANDIDATES)
+        )
+        candidate_params: list[Any] = ["body : (" + " AND ".join(clauses) + ")", workspace_id]
+    else:
+        candidates = (
+            "SELECT rowid FROM %s WHERE ws = ? AND body LIKE ? ESCAPE '\\'"
+            " ORDER BY rowid DESC LIMIT %d" % (table, SEARCH_CANDIDATES)
+        )
+        candidate_params = [workspace_id, "%" + _escape_like(short[0]) + "%"]
+    condition = "seq IN cand"
+    params: list[Any] = []
+    if short and clauses:
+        condition += "".join(
+            " AND seq IN (SELECT rowid FROM %s WHERE rowid = seq AND instr(lower(body), ?) > 0)"
+            % table
+            for _ in short
+        )
+        params.extend(short)
+    score, score_params = _score(rs, query.lower())
+    return SearchSql(candidates, candidate_params, condition, params, score, score_params)
+
+
+def _escape_like(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _score(rs: S.RecordSpec, q: str) -> tuple[str, list[Any]]:
+    """0 exact name/key, 1 name starts with it, 2 a field contains it, 3 matched by words or
+    a typo. Lower is better; ties go by id."""
+    title = "lower(coalesce(%s, ''))" % rs.title
+    exact = ["%s = ?" % title]
+    params: list[Any] = [q]
+    if rs.upsert_key:
+        exact.append("lower(coalesce(%s, '')) = ?" % rs.upsert_key)
+        params.append(q)
+    hay = " || ' ' || ".join("lower(coalesce(%s, ''))" % f.name for f in rs.searchable)
+    sql = "CASE WHEN %s THEN 0 WHEN substr(%s, 1, ?) = ? THEN 1 WHEN instr(%s, ?) > 0 THEN 2" % (
+        " OR ".join(exact),
+        title,
+        hay,
+    )
+    sql += " ELSE 3 END"
+    return sql, [*params, len(q), q, q]
+
+
+def document(values: list[Any]) -> str:
+    """The indexed text of one record: its searchable values, one space apart."""
+    return " ".join(str(v) for v in values if v)

@@ -1,0 +1,90 @@
+"""Activities on records, GET /activities, GET /reminders and GET /audit."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from crmkit import spec as S
+from crmkit.records import activities, auditlog
+from crmkit.render import Listing, Record
+from crmkit.web.body import Body, parse
+from crmkit.web.endpoint import Call, endpoint
+
+
+class ActivityBody(Body):
+    kind: str
+    body: str
+    at: str | None = None
+
+
+def _spec(call: Call) -> S.RecordSpec:
+    return S.BY_PLURAL[call.request.url.path.split("/")[1]]
+
+
+async def log_activity(call: Call) -> Record:
+    body = await parse(call.request, ActivityBody)
+    data = await activities.log(
+        call.rt,
+        call.who,
+        _spec(call),
+        call.request.path_params["id"],
+        body.kind,
+        body.body,
+        body.at,
+    )
+    return Record(data, meta=["created"], status=201, json_extra={"result": "created"})
+
+
+async def record_activities(call: Call) -> Listing:
+    rows = await activities.for_record(
+        call.rt, call.who, _spec(call), call.request.path_params["id"], call.query("limit")
+    )
+    return Listing(rows, total=len(rows), empty=["no activities yet"], with_total=False)
+
+
+async def list_activities(call: Call) -> Listing:
+    names = ("contact", "company", "deal", "kind")
+    rows = await activities.search(
+        call.rt, call.who, {n: call.query(n) for n in names}, call.query("limit")
+    )
+    return Listing(rows, empty=["no activities match"], with_total=False)
+
+
+async def reminders(call: Call) -> Listing:
+    rows = await activities.reminders(call.rt, call.who, call.query("days"), call.query("limit"))
+    return Listing(
+        rows,
+        empty=["nothing is due", "hint: set follow_up_at on a record, or look ahead with days=7"],
+        with_total=False,
+    )
+
+
+async def audit_log(call: Call) -> Listing:
+    rows = await auditlog.recent(
+        call.rt,
+        call.who,
+        by=call.query("by"),
+        target=call.query("target"),
+        action=call.query("action"),
+        limit=call.query("limit"),
+    )
+    return Listing(rows, empty=["no audit entries match"], with_total=False)
+
+
+def _routes() -> list[Route]:
+    routes = []
+    for rs in S.SPECS.values():
+        path = "/%s/{id:path}/activities" % rs.plural
+        routes += [
+            Route(path, endpoint(log_activity), methods=["POST"]),
+            Route(path, endpoint(record_activities), methods=["GET"]),
+        ]
+    routes += [
+        Route("/activities", endpoint(list_activities), methods=["GET"]),
+        Route("/reminders", endpoint(reminders), methods=["GET"]),
+        Route("/audit", endpoint(audit_log), methods=["GET"]),
+    ]
+    return routes
+
+
+routes = _routes()

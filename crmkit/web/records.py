@@ -1,0 +1,119 @@
+"""Contacts, companies and deals over HTTP: one generic set of handlers, routed per type.
+
+GET/POST /<type>s, GET/PATCH/DELETE /<type>s/{id}. Handlers parse and authorize; the rules
+live in crmkit/records/.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.routing import Route
+
+from crmkit import spec as S
+from crmkit.errors import InvalidField
+from crmkit.records import deletes, listing, service
+from crmkit.render import Listing, Message, Record
+from crmkit.web import activities
+from crmkit.web.body import read_json
+from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.record_bodies import parse_body
+
+_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+def spec_of(call: Call) -> S.RecordSpec:
+    return S.BY_PLURAL[call.request.url.path.split("/")[1]]
+
+
+def if_match(call: Call, body_version: int | None) -> int | None:
+    raw = call.request.headers.get("if-match")
+    if raw is None:
+        return body_version
+    match = _IF_MATCH.match(raw.strip())
+    if match is None:
+        raise InvalidField(
+            f"If-Match must be a record version number, got {raw[:40]!r}",
+            "send If-Match: <version> with the version from GET (or leave it out)",
+        )
+    version = int(match.group(1))
+    if body_version is not None and body_version != version:
+        raise InvalidField(
+            "If-Match and the body's version disagree", "send the version in one place only"
+        )
+    return version
+
+
+def _empty_lines(rs: S.RecordSpec, filtered: bool) -> list[str]:
+    if filtered:
+        return [
+            f"no {rs.plural} match these filters",
+            "hint: drop a filter or try search=<part of a name>",
+        ]
+    return [f"no {rs.plural} yet", f"hint: create one with POST /{rs.plural}"]
+
+
+async def list_records(call: Call) -> Listing:
+    rs = spec_of(call)
+    page = await listing.list_records(
+        call.rt, call.who, rs, call.request.query_params.multi_items()
+    )
+    return Listing(
+        page.rows,
+        total=page.total,
+        total_is_lower_bound=page.total_is_lower_bound,
+        next_cursor=page.next_cursor,
+        empty=_empty_lines(rs, page.filtered),
+    )
+
+
+async def create_record(call: Call) -> Record:
+    rs = spec_of(call)
+    sent, version = parse_body(rs, await read_json(call.request))
+    saved = await service.save(call.rt, call.who, rs, sent, if_match(call, version))
+    result = "created" if saved.created else "updated"
+    return Record(
+        saved.data,
+        meta=[result],
+        status=201 if saved.created else 200,
+        json_extra={"result": result},
+    )
+
+
+async def get_record(call: Call) -> Record:
+    rs = spec_of(call)
+    return Record(await service.get(call.rt, call.who, rs, call.request.path_params["id"]))
+
+
+async def patch_record(call: Call) -> Record:
+    rs = spec_of(call)
+    raw_id = call.request.path_params["id"]
+    sent, version = parse_body(rs, await read_json(call.request))
+    data = await service.patch(call.rt, call.who, rs, raw_id, sent, if_match(call, version))
+    return Record(data, meta=["updated"])
+
+
+async def delete_record(call: Call) -> Message:
+    rs = spec_of(call)
+    handle = await deletes.delete(
+        call.rt, call.who, rs, call.request.path_params["id"], call.query("confirm")
+    )
+    return Message([f"deleted {handle}"], {"deleted": handle})
+
+
+def _routes() -> list[Route]:
+    routes = []
+    for rs in S.SPECS.values():
+        base = "/" + rs.plural
+        routes += [
+            Route(base, endpoint(list_records), methods=["GET"]),
+            Route(base, endpoint(create_record), methods=["POST"]),
+            Route(base + "/{id:path}", endpoint(get_record), methods=["GET"]),
+            Route(base + "/{id:path}", endpoint(patch_record), methods=["PATCH"]),
+            Route(base + "/{id:path}", endpoint(delete_record), methods=["DELETE"]),
+        ]
+    return routes
+
+
+# Activity routes first: /<type>s/{id}/activities must win over /<type>s/{id:path}.
+routes = [*activities.routes, *_routes()]

@@ -1,0 +1,73 @@
+"""Helpers for the records tests: sign in, create records, read text and JSON replies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from crmkit.store.db import Database
+
+
+async def create(api: Any, token: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = await api.json("POST", f"/{plural}", token, json=body)
+    assert r.status_code in (200, 201), r.text
+    data: dict[str, Any] = r.json()["data"]
+    return data
+
+
+def bare(handle: str) -> str:
+    return handle.split("/", 1)[1]
+
+
+def records(r: httpx.Response) -> list[str]:
+    """The record lines of a text reply (every line not starting '# ')."""
+    return [line for line in r.text.splitlines() if line and not line.startswith("# ")]
+
+
+def meta(r: httpx.Response) -> list[str]:
+    return [line[2:] for line in r.text.splitlines() if line.startswith("# ")]
+
+
+async def count(db: Database, table: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:
+    row = await db.one(f"SELECT count(*) FROM {table} WHERE {where}", params)
+    assert row is not None
+    return int(row[0])
+
+
+async def snapshot(db: Database) -> tuple[int, ...]:
+    """Row counts of every table a records route could change, plus the sum of versions."""
+    out = []
+    for table in ("contacts", "companies", "deals", "activities", "audit", "search_terms"):
+        out.append(await count(db, table))
+    for table in ("contacts", "companies", "deals"):
+        row = await db.one(f"SELECT coalesce(sum(version), 0) FROM {table}")
+        assert row is not None
+        out.append(int(row[0]))
+    return tuple(out)
+
+
+async def workspace_of(api: Any, token: str) -> str:
+    r = await api.json("GET", "/whoami", token)
+    handle: str = r.json()["data"]["workspace"]["handle"]
+    return handle.split("/", 1)[1]
+
+
+async def join(api: Any, token: str, address: str) -> str:
+    """A second member of the token's workspace (the invites issue does this over HTTP; here
+    the membership row and a token are made with the accounts code directly). Returns a token
+    for `address` acting in that workspace."""
+    from crmkit.accounts import tokens
+    from crmkit.store import accounts
+
+    rt = api.rt
+    workspace_id = await workspace_of(api, token)
+    await api.sign_in(address)  # creates the user (and their own workspace)
+    async with rt.db.write() as tx:
+        user = await accounts.user_by_email(tx, address)
+        assert user is not None
+        await accounts.insert_membership(tx, workspace_id, user[0], "member", rt.clock.now())
+        minted = await tokens.mint(
+            rt, tx, user_id=user[0], email=address, workspace_id=workspace_id, name="joined"
+        )
+    return minted.raw

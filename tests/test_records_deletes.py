@@ -1,0 +1,120 @@
+"""Two-step deletes: the first call never deletes; the confirm token is bound to workspace,
+record and user and lasts 10 minutes; activities go with the record."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.records_util import bare, count, create, join, records, snapshot
+
+PLURAL = {"contact": "contacts", "company": "companies", "deal": "deals"}
+BODIES = {"contacts": {"name": "Jane"}, "companies": {"name": "Acme"}, "deals": {"title": "D"}}
+
+
+@pytest.fixture
+async def token(api):
+    return await api.sign_in("del@acme.com")
+
+
+async def _first_call(api, token, path: str) -> str:
+    r = await api.delete(path, token)
+    assert r.status_code == 428, r.text
+    lines = r.text.splitlines()
+    assert lines[0].startswith("error: confirmation_required: deleting ")
+    confirm = next(ln for ln in lines if ln.startswith("confirm: "))[len("confirm: ") :]
+    hint = next(ln for ln in lines if ln.startswith("hint: "))
+    assert f"DELETE {path}?confirm={confirm}" in hint  # the exact retry request
+    return confirm
+
+
+@pytest.mark.parametrize("plural", list(PLURAL.values()))
+async def test_two_step_delete_with_activities(api, token, plural):
+    rec = await create(api, token, plural, BODIES[plural])
+    path = f"/{plural}/{bare(rec['handle'])}"
+    for kind in ("call", "note"):
+        r = await api.post(path + "/activities", token, json={"kind": kind, "body": "hi"})
+        assert r.status_code == 201
+    other = await create(api, token, plural, BODIES[plural])
+    await api.post(
+        f"/{plural}/{bare(other['handle'])}/activities",
+        token,
+        json={"kind": "call", "body": "stays"},
+    )
+    before = await snapshot(api.rt.db)
+    confirm = await _first_call(api, token, path)
+    assert await snapshot(api.rt.db) == before  # the first call never deletes
+    r = await api.json("DELETE", path, token)
+    assert r.status_code == 428 and r.json()["error"]["confirm"]
+
+    r = await api.delete(f"{path}?confirm={confirm}", token)
+    assert r.status_code == 200 and r.text == f"# deleted {rec['handle']}\n"
+    assert (await api.get(path, token)).status_code == 404
+    assert await count(api.rt.db, "activities", "target_id = ?", (bare(rec["handle"]),)) == 0
+    assert await count(api.rt.db, "activities", "target_id = ?", (bare(other["handle"]),)) == 1
+    fts = plural + "_fts"
+    assert await count(api.rt.db, fts) == 1  # its search row went too
+    r = await api.json(
+        "GET", f"/audit?target={rec['handle']}&action={rec['handle'].split('/')[0]}.delete", token
+    )
+    [entry] = r.json()["data"]
+    assert entry["detail"] == "activities removed: 2" and entry["by"] == "del@acme.com"
+    # the token is spent with its record: a replay finds nothing
+    r = await api.delete(f"{path}?confirm={confirm}", token)
+    assert r.status_code == 404
+
+
+async def test_json_delete_reply(api, token):
+    rec = await create(api, token, "deals", {"title": "D"})
+    path = f"/deals/{bare(rec['handle'])}"
+    r = await api.json("DELETE", path, token)
+    confirm = r.json()["error"]["confirm"]
+    r = await api.json("DELETE", f"{path}?confirm={confirm}", token)
+    assert r.json() == {"data": {"deleted": rec["handle"]}}
+
+
+async def test_confirm_token_binding(api, token, clock):
+    a = await create(api, token, "contacts", {"name": "A"})
+    b = await create(api, token, "contacts", {"name": "B"})
+    path_a, path_b = f"/contacts/{bare(a['handle'])}", f"/contacts/{bare(b['handle'])}"
+    colleague = await join(api, token, "colleague@acme.com")
+    confirm_a = await _first_call(api, token, path_a)
+    deal = await create(api, token, "deals", {"title": "D"})
+    confirm_deal = await _first_call(api, token, f"/deals/{bare(deal['handle'])}")
+    before = await snapshot(api.rt.db)
+    attempts = [
+        (token, path_b, confirm_a),  # other record
+        (colleague, path_a, confirm_a),  # other user, same workspace
+        (token, path_a, confirm_a[:-2] + ("xx" if confirm_a[-2:] != "xx" else "yy")),  # wrong
+        (token, path_a, "nonsense"),
+        (token, path_a, ""),
+    ]
+    for who, path, confirm in attempts:
+        r = await api.json("DELETE", f"{path}?confirm={confirm}", who)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"]["code"] == "invalid_confirmation"
+        assert "without confirm=" in r.json()["error"]["hint"]
+    # a deal token does not delete a contact with the same user either
+    r = await api.delete(f"{path_a}?confirm={confirm_deal}", token)
+    assert r.status_code == 400
+    assert await snapshot(api.rt.db) == before
+    # expiry, by the injected clock
+    clock.advance(601)
+    r = await api.delete(f"{path_a}?confirm={confirm_a}", token)
+    assert r.status_code == 400 and "invalid_confirmation" in r.text
+    assert await count(api.rt.db, "contacts") == 2
+    fresh = await _first_call(api, token, path_a)
+    clock.advance(599)
+    r = await api.delete(f"{path_a}?confirm={fresh}", token)
+    assert r.status_code == 200
+    r = await api.get("/contacts", token)
+    assert [ln.split()[0] for ln in records(r)] == [b["handle"]]
+
+
+async def test_deleting_a_company_unlinks_its_contacts(api, token):
+    co = await create(api, token, "companies", {"name": "Acme"})
+    c = await create(api, token, "contacts", {"name": "J", "company_id": co["handle"]})
+    path = f"/companies/{bare(co['handle'])}"
+    confirm = await _first_call(api, token, path)
+    assert (await api.delete(f"{path}?confirm={confirm}", token)).status_code == 200
+    r = await api.json("GET", f"/contacts/{c['handle']}", token)
+    assert r.json()["data"]["company"] is None

@@ -1,0 +1,301 @@
+"""The query language on the list routes: operators per field type, ranges, relative times,
+custom and tag filters, sorting with ties, limits, and 400s that list what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.records_util import create, records
+
+DAY = 86400
+
+
+@pytest.fixture
+async def token(api):
+    return await api.sign_in("q@acme.com")
+
+
+@pytest.fixture
+async def deals(api, token, clock):
+    """Five deals created a day apart (oldest first)."""
+    specs = [
+        {
+            "title": "Alpha",
+            "amount_cents": 100,
+            "currency": "USD",
+            "stage": "lead",
+            "tags": ["vip", "eu"],
+            "custom": {"tier": 1, "region": "north"},
+            "close_date": "2026-01-10",
+            "follow_up_at": "2026-09-01T00:00:00Z",
+        },
+        {
+            "title": "Bravo",
+            "amount_cents": 250,
+            "currency": "EUR",
+            "stage": "lead",
+            "tags": ["eu"],
+            "custom": {"tier": 2, "region": "south"},
+            "close_date": "2026-02-10",
+        },
+        {
+            "title": "Charlie 100%_off",
+            "amount_cents": 500,
+            "stage": "won",
+            "status": "won",
+            "tags": ["vip"],
+            "custom": {"tier": "2"},
+        },
+        {"title": "Delta", "amount_cents": 500, "stage": "lost", "status": "lost"},
+        {"title": "Echo", "stage": "lead"},
+    ]
+    out = []
+    for body in specs:
+        out.append(await create(api, token, "deals", body))
+        clock.advance(DAY)
+    return out
+
+
+async def titles(api, token, query: str) -> list[str]:
+    r = await api.json("GET", "/deals?" + query, token)
+    assert r.status_code == 200, (query, r.text)
+    return [d["title"] for d in r.json()["data"]]
+
+
+CASES = [
+    # text
+    ("stage=lead&sort=title", ["Alpha", "Bravo", "Echo"]),
+    ("stage=eq:won", ["Charlie 100%_off"]),
+    ("stage=ne:lead&sort=title", ["Charlie 100%_off", "Delta"]),
+    ("title=gt:Charlie&sort=title", ["Charlie 100%_off", "Delta", "Echo"]),
+    ("title=gte:Delta&sort=title", ["Delta", "Echo"]),
+    ("title=lt:Bravo&sort=title", ["Alpha"]),
+    ("title=lte:Bravo&sort=title", ["Alpha", "Bravo"]),
+    ("title=like:ALP", ["Alpha"]),
+    ("title=like:a*h&sort=title", ["Alpha"]),
+    ("title=like:100%25_&sort=title", ["Charlie 100%_off"]),
+    ("title=like:%25", ["Charlie 100%_off"]),
+    ("title=like:_&sort=title", ["Charlie 100%_off"]),
+    ("stage=in:won,lost&sort=title", ["Charlie 100%_off", "Delta"]),
+    ("stage=is:null", []),
+    ("stage=not:null&sort=title", ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"]),
+    # money / int
+    ("amount_cents=500&sort=title", ["Charlie 100%_off", "Delta"]),
+    ("amount_cents=ne:500&sort=title", ["Alpha", "Bravo", "Echo"]),
+    ("amount_cents=gt:100&sort=title", ["Bravo", "Charlie 100%_off", "Delta"]),
+    ("amount_cents=gte:250&amount_cents=lt:500", ["Bravo"]),
+    ("amount_cents=lte:250&sort=title", ["Alpha", "Bravo"]),
+    ("amount_cents=in:100,250&sort=title", ["Alpha", "Bravo"]),
+    ("amount_cents=is:null", ["Echo"]),
+    ("amount_cents=not:null&amount_cents=lt:200", ["Alpha"]),
+    ("activities=0&amount_cents=100", ["Alpha"]),
+    # enum and currency
+    ("status=open&sort=title", ["Alpha", "Bravo", "Echo"]),
+    ("status=ne:open&sort=title", ["Charlie 100%_off", "Delta"]),
+    ("status=in:won,lost&sort=-title", ["Delta", "Charlie 100%_off"]),
+    ("currency=eur", ["Bravo"]),
+    ("currency=in:EUR,GBP", ["Bravo"]),
+    # date
+    ("close_date=2026-01-10", ["Alpha"]),
+    ("close_date=gt:2026-01-10", ["Bravo"]),
+    ("close_date=gte:2026-01-10&close_date=lte:2026-02-10&sort=close_date", ["Alpha", "Bravo"]),
+    ("close_date=lt:2026-02-01", ["Alpha"]),
+    ("close_date=in:2026-02-10,2027-01-01", ["Bravo"]),
+    ("close_date=is:null&sort=title", ["Charlie 100%_off", "Delta", "Echo"]),
+    # datetime: absolute, date, relative (the clock is now 5 days after the first create)
+    ("created_at=gte:now-2d&sort=title", ["Delta", "Echo"]),
+    ("created_at=lt:now-4d", ["Alpha"]),
+    ("created_at=gt:now-3d&created_at=lte:now-1d&sort=title", ["Delta", "Echo"]),
+    (
+        "created_at=gte:now-1w&created_at=lt:now+2h&sort=title",
+        ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"],
+    ),
+    ("created_at=gte:2026-09-22T14:13:20Z&created_at=lt:2026-09-23T14:13:20Z", ["Bravo"]),
+    ("created_at=gte:2026-09-22T16:13:20%2B02:00&created_at=lt:2026-09-23", ["Bravo"]),
+    ("follow_up_at=not:null", ["Alpha"]),
+    ("follow_up_at=lte:2026-09-01", ["Alpha"]),
+    ("updated_at=ne:now", ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"][::-1]),
+    # tags: every listed tag; in: any; ne: none; is:null: untagged
+    ("tags=eu", ["Bravo", "Alpha"]),
+    ("tags=vip,eu", ["Alpha"]),
+    ("tags=vip&tags=eu", ["Alpha"]),
+    ("tags=in:vip,eu&sort=title", ["Alpha", "Bravo", "Charlie 100%_off"]),
+    ("tags=ne:vip&sort=title", ["Bravo", "Delta", "Echo"]),
+    ("tags=is:null&sort=title", ["Delta", "Echo"]),
+    # custom fields: numbers match numbers and numeric strings
+    ("custom.region=north", ["Alpha"]),
+    ("custom.tier=2&sort=title", ["Bravo", "Charlie 100%_off"]),
+    ("custom.tier=gte:2", ["Bravo"]),
+    ("custom.tier=in:1,3", ["Alpha"]),
+    ("custom.region=like:SOU", ["Bravo"]),
+    ("custom.region=ne:north&sort=title", ["Bravo", "Charlie 100%_off", "Delta", "Echo"]),
+    ("custom.tier=is:null&sort=title", ["Delta", "Echo"]),
+    ("custom.nothing=x", []),
+]
+
+
+@pytest.mark.parametrize("query,expected", CASES)
+async def test_filter(api, token, deals, query, expected):
+    assert await titles(api, token, query) == expected
+
+
+async def test_text_output_of_filtered_list(api, token, deals):
+    r = await api.get("/deals?stage=lead&sort=-created_at&limit=2", token)
+    lines = r.text.splitlines()
+    assert lines[0] == "# total: 3"
+    assert [ln.split()[1] for ln in lines[1:3]] == ["title=Echo", "title=Bravo"]
+    assert lines[3].startswith("# next: ") and len(lines) == 4
+    r = await api.get("/deals?stage=nothing", token)
+    assert r.text == (
+        "# total: 0\n# no deals match these filters\n"
+        "# hint: drop a filter or try search=<part of a name>\n"
+    )
+
+
+async def test_sort_both_ways_with_ties_broken_by_id(api, token, deals):
+    r = await api.json("GET", "/deals?sort=amount_cents", token)
+    rows = r.json()["data"]
+    amounts = [d["amount_cents"] for d in rows]
+    assert amounts == [None, 100, 250, 500, 500]  # nulls sort first ascending
+    tied = [d["handle"] for d in rows if d["amount_cents"] == 500]
+    assert tied == sorted(tied)
+    r = await api.json("GET", "/deals?sort=-amount_cents", token)
+    rows = r.json()["data"]
+    assert [d["amount_cents"] for d in rows] == [500, 500, 250, 100, None]
+    assert [d["handle"] for d in rows[:2]] == sorted(tied, reverse=True)
+    # paging one row at a time through ties and nulls gives the same order
+    for sort in ("amount_cents", "-amount_cents", "close_date", "-close_date", "stage", "-title"):
+        full = await api.json("GET", f"/deals?sort={sort}", token)
+        expected = [d["handle"] for d in full.json()["data"]]
+        seen, cursor = [], None
+        while True:
+            q = f"/deals?sort={sort}&limit=1" + (f"&cursor={cursor}" if cursor else "")
+            page = (await api.json("GET", q, token)).json()
+            seen += [d["handle"] for d in page["data"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == expected, sort
+
+
+async def test_default_sort_is_newest_first(api, token, deals):
+    assert await titles(api, token, "") == ["Echo", "Delta", "Charlie 100%_off", "Bravo", "Alpha"]
+    assert (await titles(api, token, "sort=created_at"))[:1] == ["Alpha"]
+
+
+@pytest.mark.parametrize(
+    "limit,status",
+    [("1", 200), ("200", 200), ("0", 400), ("201", 400), ("-1", 400), ("x", 400), ("1e2", 400)],
+)
+async def test_limit_bounds(api, token, deals, limit, status):
+    r = await api.json("GET", f"/deals?limit={limit}", token)
+    assert r.status_code == status
+    if status == 400:
+        assert "1 to 200" in r.json()["error"]["message"]
+    else:
+        assert len(r.json()["data"]) == min(int(limit), 5)
+
+
+BAD = [
+    ("colour=red", "unknown filter", "allowed"),
+    ("stage=bogus:x", "unknown operator", "allowed"),
+    ("amount_cents=like:5", "does not apply", "allowed"),
+    ("amount_cents=abc", "whole number", None),
+    ("amount_cents=99999999999999999999", "whole number", None),
+    ("status=maybe", "cannot be", "allowed"),
+    ("created_at=gte:yesterday", "needs a time", None),
+    ("created_at=gte:now-7y", "needs a time", None),
+    ("created_at=gte:99999-01-01T00:00:00Z", "needs a time", None),
+    ("close_date=2026-13-01", "needs a date", None),
+    ("contact_id=company/co_aaaaaaaaaaaa", "needs a contact id", None),
+    ("stage=is:empty", "not understood", "allowed"),
+    ("stage=in:a,,b", "empty item", None),
+    ("sort=-colour", "cannot sort", "allowed"),
+    ("sort=tags", "cannot sort", "allowed"),
+    ("custom.a.b=1", "bad custom field name", None),
+    ("custom=1", "unknown filter", "allowed"),
+    ("version=1", "unknown filter", "allowed"),
+    ("stage=" + "x" * 501, "longer than 500", None),
+    ("search=" + "x" * 201, "longer than 200", None),
+    ("&".join(f"stage=ne:{i}" for i in range(21)), "too many filters", None),
+    ("stage=in:" + ",".join(str(i) for i in range(101)), "more than 100", None),
+]
+
+
+@pytest.mark.parametrize("query,message,extra", BAD)
+async def test_bad_queries_are_400_listing_what_is_allowed(api, token, query, message, extra):
+    r = await api.json("GET", "/deals?" + query, token)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "invalid_query" and message in err["message"], err
+    assert err["hint"]
+    if extra:
+        assert err[extra]
+    r = await api.get("/deals?" + query, token)
+    assert r.status_code == 400 and r.text.startswith("error: invalid_query: ")
+
+
+async def test_unknown_filter_lists_the_fields(api, token):
+    r = await api.get("/contacts?colour=red", token)
+    allowed = next(ln for ln in r.text.splitlines() if ln.startswith("allowed: "))
+    for name in ("email", "stage", "tags", "custom.<key>", "created_at", "search", "sort"):
+        assert name in allowed
+
+
+async def test_format_param_is_not_a_filter(api, token, deals):
+    r = await api.get("/deals?format=json&stage=lead", token)
+    assert r.json()["total"] == 3
+
+
+async def test_contact_email_filter_is_case_insensitive(api, token):
+    await create(api, token, "contacts", {"name": "J", "email": "Jane@Acme.com"})
+    r = await api.get("/contacts?email=JANE@acme.com", token)
+    assert len(records(r)) == 1
+    r = await api.get("/contacts?email=like:ACME", token)
+    assert len(records(r)) == 1
+    r = await api.get("/companies?domain=https://www.X.com/", token)
+    assert r.status_code == 200
+
+
+async def test_ref_email_domain_and_member_operators(api, token):
+    acme = await create(api, token, "companies", {"name": "Acme", "domain": "acme.com"})
+    init = await create(api, token, "companies", {"name": "Initech", "domain": "initech.io"})
+    await create(
+        api,
+        token,
+        "contacts",
+        {"name": "A", "email": "a@acme.com", "company_id": acme["handle"], "owner": "q@acme.com"},
+    )
+    await create(
+        api, token, "contacts", {"name": "B", "email": "B@initech.io", "company_id": init["handle"]}
+    )
+    await create(api, token, "contacts", {"name": "C"})
+
+    async def got(q: str) -> list[str]:
+        r = await api.json("GET", f"/contacts?sort=name&{q}", token)
+        assert r.status_code == 200, (q, r.text)
+        return [d["name"] for d in r.json()["data"]]
+
+    a, i = acme["handle"], init["handle"]
+    assert await got(f"company_id={a}") == ["A"]
+    assert await got(f"company={a.split('/')[1]}") == ["A"]  # the reply key works too
+    assert await got(f"company_id=ne:{a}") == ["B", "C"]
+    assert await got(f"company_id=in:{a},{i}") == ["A", "B"]
+    assert await got("company_id=is:null") == ["C"]
+    assert await got("company_id=not:null") == ["A", "B"]
+    assert await got("email=b@INITECH.io") == ["B"]
+    assert await got("email=ne:a@acme.com") == ["B", "C"]
+    assert await got("email=in:A@acme.com,b@initech.io") == ["A", "B"]
+    assert await got("email=gt:a@acme.com") == ["B"]
+    assert await got("email=is:null") == ["C"]
+    assert await got("owner=Q@acme.com") == ["A"]
+    assert await got("owner=is:null") == ["B", "C"]
+    assert await got("created_by=q@acme.com") == ["A", "B", "C"]
+    r = await api.json(
+        "GET", "/companies?sort=domain&domain=in:ACME.com,http://www.initech.io/x", token
+    )
+    assert [d["name"] for d in r.json()["data"]] == ["Acme", "Initech"]
+    r = await api.json("GET", "/companies?domain=like:tech", token)
+    assert [d["name"] for d in r.json()["data"]] == ["Initech"]
+    r = await api.json("GET", "/companies?domain=gte:b", token)
+    assert [d["name"] for d in r.json()["data"]] == ["Initech"]

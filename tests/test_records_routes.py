@@ -1,0 +1,263 @@
+"""Each record route in text and JSON; upsert; PATCH semantics; optimistic concurrency."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.records_util import bare, count, create, join, meta, records, snapshot
+
+CONTACT = {"name": "Jane Doe", "email": "jane@acme.com", "stage": "lead", "tags": ["vip"]}
+
+
+@pytest.fixture
+async def token(api):
+    return await api.sign_in("owner@acme.com")
+
+
+async def test_create_get_list_contact_text_and_json(api, token):
+    r = await api.post("/contacts", token, json={**CONTACT, "custom": {"source": "web"}})
+    assert r.status_code == 201
+    assert meta(r) == ["created"]
+    [line] = records(r)
+    assert line.startswith("contact/c_")
+    assert 'name="Jane Doe" email=jane@acme.com stage=lead tags=vip custom.source=web' in line
+    assert "created_by=owner@acme.com version=1" in line
+    handle = line.split()[0]
+
+    r = await api.get(f"/contacts/{bare(handle)}", token)
+    assert r.status_code == 200 and records(r) == [line]
+    r = await api.get(f"/contacts/{handle}", token)  # the full handle works too
+    assert records(r) == [line]
+
+    r = await api.json("GET", f"/contacts/{handle}", token)
+    data = r.json()["data"]
+    assert data["handle"] == handle and data["custom"] == {"source": "web"}
+    assert data["tags"] == ["vip"] and data["version"] == 1 and data["activities"] == 0
+
+    r = await api.get("/contacts", token)
+    assert meta(r)[0] == "total: 1"
+    assert records(r)[0].startswith(handle + ' name="Jane Doe"')
+    assert "version=" not in records(r)[0]  # list lines leave out created_by and version
+    r = await api.get("/contacts?format=json", token)
+    body = r.json()
+    assert body["total"] == 1 and body["next_cursor"] is None
+    assert body["data"][0]["handle"] == handle
+
+
+async def test_company_and_deal_routes(api, token):
+    r = await api.json("POST", "/companies", token, json={"name": "Acme", "domain": "acme.com"})
+    assert r.status_code == 201 and r.json()["result"] == "created"
+    company = r.json()["data"]["handle"]
+    r = await api.json("POST", "/contacts", token, json={**CONTACT, "company_id": company})
+    contact = r.json()["data"]["handle"]
+    r = await api.post(
+        "/deals",
+        token,
+        json={
+            "title": "Renewal",
+            "amount_cents": 500000,
+            "contact_id": contact,
+            "company_id": bare(company),
+            "close_date": "2026-12-31",
+        },
+    )
+    assert r.status_code == 201, r.text
+    [line] = records(r)
+    assert (
+        f"title=Renewal amount_cents=500000 currency=USD contact={contact} company={company}"
+        " status=open close_date=2026-12-31" in line
+    )
+    deal = line.split()[0]
+    r = await api.patch(f"/deals/{deal}", token, json={"stage": "won", "status": "won"})
+    assert r.status_code == 200 and meta(r) == ["updated"]
+    assert "stage=won status=won" in records(r)[0] and "version=2" in records(r)[0]
+    r = await api.json("GET", "/deals", token)
+    assert r.json()["data"][0]["status"] == "won"
+    r = await api.get("/companies", token)
+    assert records(r)[0].startswith(company + " name=Acme domain=acme.com")
+
+
+async def test_upsert_contact_by_email_case_insensitive(api, token):
+    r = await api.json("POST", "/contacts", token, json=CONTACT)
+    assert r.status_code == 201
+    first = r.json()["data"]
+    r = await api.json(
+        "POST", "/contacts", token, json={"email": "JANE@Acme.COM", "stage": "customer"}
+    )
+    assert r.status_code == 200 and r.json()["result"] == "updated"
+    data = r.json()["data"]
+    assert data["handle"] == first["handle"]
+    assert data["stage"] == "customer" and data["name"] == "Jane Doe"  # merged, not replaced
+    assert data["email"] == "jane@acme.com" and data["version"] == 2
+    r = await api.post("/contacts", token, json={"email": "jane@ACME.com", "title": "CTO"})
+    assert r.status_code == 200 and meta(r) == ["updated"]
+    assert await count(api.rt.db, "contacts") == 1
+    # no key: always a new record
+    await create(api, token, "contacts", {"name": "Jane Doe"})
+    await create(api, token, "contacts", {"name": "Jane Doe"})
+    assert await count(api.rt.db, "contacts") == 3
+
+
+async def test_upsert_company_by_normalised_domain(api, token):
+    r = await api.json("POST", "/companies", token, json={"name": "Acme", "domain": "acme.com"})
+    assert r.status_code == 201
+    handle = r.json()["data"]["handle"]
+    r = await api.json(
+        "POST",
+        "/companies",
+        token,
+        json={"domain": "https://www.Acme.com/about", "notes": "big fish"},
+    )
+    assert r.status_code == 200 and r.json()["result"] == "updated"
+    assert r.json()["data"]["handle"] == handle
+    assert r.json()["data"]["notes"] == "big fish" and r.json()["data"]["domain"] == "acme.com"
+    assert await count(api.rt.db, "companies") == 1
+
+
+async def test_contact_company_name_resolves_or_creates(api, token):
+    c1 = await create(api, token, "contacts", {"name": "A", "company": "Acme Corp"})
+    c2 = await create(api, token, "contacts", {"name": "B", "company": "acme corp"})
+    assert c1["company"] == c2["company"]
+    assert await count(api.rt.db, "companies") == 1
+    co = await create(api, token, "companies", {"name": "Initech", "domain": "initech.com"})
+    c3 = await create(api, token, "contacts", {"name": "C", "company": "www.initech.com"})
+    assert c3["company"] == co["handle"]
+
+
+async def test_patch_partial_and_null_clears(api, token):
+    c = await create(api, token, "contacts", {**CONTACT, "phone": "+1 555", "custom": {"a": 1}})
+    r = await api.json(
+        "PATCH",
+        f"/contacts/{c['handle']}",
+        token,
+        json={"phone": None, "tags": None, "custom": None, "title": "CEO"},
+    )
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["phone"] is None and data["tags"] is None and data["custom"] is None
+    assert data["title"] == "CEO" and data["name"] == "Jane Doe" and data["stage"] == "lead"
+    r = await api.get(f"/contacts/{c['handle']}", token)
+    assert "phone=" not in r.text and "tags=" not in r.text and "title=CEO" in r.text
+
+
+async def test_follow_up_set_and_cleared(api, token):
+    c = await create(api, token, "contacts", CONTACT)
+    r = await api.json(
+        "PATCH",
+        f"/contacts/{c['handle']}",
+        token,
+        json={"follow_up_at": "2026-10-01T09:00:00Z", "follow_up_note": "call back"},
+    )
+    assert r.json()["data"]["follow_up_at"] == "2026-10-01T09:00:00Z"
+    r = await api.json("PATCH", f"/contacts/{c['handle']}", token, json={"follow_up_at": None})
+    assert r.json()["data"]["follow_up_at"] is None
+
+
+async def test_stale_version_is_412_and_changes_nothing(api, token):
+    c = await create(api, token, "contacts", CONTACT)
+    path = f"/contacts/{c['handle']}"
+    r = await api.patch(path, token, json={"stage": "qualified"}, headers={"If-Match": "1"})
+    assert r.status_code == 200
+    before = await snapshot(api.rt.db)
+    r = await api.patch(path, token, json={"stage": "customer"}, headers={"If-Match": '"1"'})
+    assert r.status_code == 412
+    assert r.text.startswith("error: version_conflict:") and "current_version: 2" in r.text
+    r = await api.json("PATCH", path, token, json={"stage": "customer", "version": 1})
+    assert r.status_code == 412 and r.json()["error"]["code"] == "version_conflict"
+    assert await snapshot(api.rt.db) == before
+    r = await api.json("PATCH", path, token, json={"stage": "customer", "version": 2})
+    assert r.status_code == 200 and r.json()["data"]["version"] == 3
+    r = await api.patch(path, token, json={"stage": "x"}, headers={"If-Match": "abc"})
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["id", "handle", "created_at", "updated_at", "created_by", "workspace_id", "activities"],
+)
+async def test_read_only_fields_refused(api, token, field):
+    c = await create(api, token, "contacts", CONTACT)
+    before = await snapshot(api.rt.db)
+    for method, path in (("POST", "/contacts"), ("PATCH", f"/contacts/{c['handle']}")):
+        r = await api.json(method, path, token, json={"name": "X", field: "w_x"})
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["code"] == "read_only_field" and repr(field) in err["message"]
+    assert await snapshot(api.rt.db) == before
+
+
+async def test_bad_bodies_are_400_and_change_nothing(api, token):
+    before = await snapshot(api.rt.db)
+    cases = [
+        ("/contacts", {"name": "X", "colour": "red"}, "unknown_field"),
+        ("/contacts", {"name": "X", "email": "not-an-email"}, "invalid_field"),
+        ("/contacts", {"name": 5}, "invalid_field"),
+        ("/contacts", {"stage": "lead"}, "missing_field"),
+        ("/contacts", {"name": "X", "owner": "stranger@else.com"}, "invalid_field"),
+        ("/contacts", {"name": "X", "company_id": "company/co_aaaaaaaaaaaa"}, "invalid_field"),
+        ("/contacts", {"name": "X", "tags": "vip"}, "invalid_field"),
+        ("/contacts", {"name": "X", "follow_up_at": "tomorrow"}, "invalid_field"),
+        ("/contacts", {"name": "X", "follow_up_at": "10000-01-01T00:00:00Z"}, "invalid_field"),
+        ("/companies", {"domain": "not a domain"}, "invalid_field"),
+        ("/deals", {"title": "D", "amount_cents": -1}, "invalid_field"),
+        ("/deals", {"title": "D", "amount_cents": 2**70}, "invalid_field"),
+        ("/deals", {"title": "D", "status": "maybe"}, "invalid_field"),
+        ("/deals", {"title": "D", "currency": "dollars"}, "invalid_field"),
+        ("/deals", {"title": "D", "close_date": "2026-02-30"}, "invalid_field"),
+        ("/deals", {"title": "D", "contact_id": "c_aaaaaaaaaaaa"}, "invalid_field"),
+    ]
+    for path, body, code in cases:
+        r = await api.json("POST", path, token, json=body)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["error"]["code"] == code, (body, r.text)
+        assert r.json()["error"]["hint"]
+    assert await snapshot(api.rt.db) == before
+
+
+async def test_owner_must_be_member(api, token):
+    c = await create(api, token, "contacts", {**CONTACT, "owner": "Owner@Acme.com"})
+    assert c["owner"] == "owner@acme.com"
+    await join(api, token, "colleague@acme.com")
+    r = await api.json(
+        "PATCH", f"/contacts/{c['handle']}", token, json={"owner": "colleague@acme.com"}
+    )
+    assert r.status_code == 200 and r.json()["data"]["owner"] == "colleague@acme.com"
+    r = await api.get("/contacts?owner=colleague@acme.com", token)
+    assert len(records(r)) == 1
+
+
+async def test_patch_to_taken_email_is_refused(api, token):
+    await create(api, token, "contacts", CONTACT)
+    other = await create(api, token, "contacts", {"name": "Other", "email": "o@acme.com"})
+    r = await api.json(
+        "PATCH", f"/contacts/{other['handle']}", token, json={"email": "JANE@acme.com"}
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "duplicate"
+
+
+async def test_missing_record_404_text_and_json(api, token):
+    r = await api.get("/contacts/c_aaaaaaaaaaaa", token)
+    assert r.status_code == 404
+    assert r.text.splitlines()[0] == "error: not_found: no contact c_aaaaaaaaaaaa in this workspace"
+    r = await api.json("PATCH", "/deals/nonsense", token, json={"title": "x"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await api.get("/companies/contact/c_aaaaaaaaaaaa", token)
+    assert r.status_code == 404
+
+
+async def test_routes_need_a_token(api):
+    for method, path in (("GET", "/contacts"), ("POST", "/deals"), ("GET", "/companies/co_x")):
+        r = await api.request(method, path)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_records_over_a_real_socket(live):
+    api, _ = live
+    token = await api.sign_in("live@acme.com")
+    r = await api.post("/contacts", token, json=CONTACT)
+    assert r.status_code == 201
+    handle = records(r)[0].split()[0]
+    r = await api.get("/contacts?stage=lead&sort=-created_at&limit=50", token)
+    assert r.status_code == 200 and records(r)[0].startswith(handle)
+    r = await api.get(f"/contacts/{handle}", token)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/plain; charset=utf-8"

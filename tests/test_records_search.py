@@ -1,0 +1,179 @@
+"""Fuzzy search=: substrings across the key fields, one typo in longer words, bounded ranking."""
+
+from __future__ import annotations
+
+import pytest
+
+from crmkit.store.search import within_one_edit
+from tests.records_util import create
+
+
+@pytest.fixture
+async def token(api):
+    return await api.sign_in("s@acme.com")
+
+
+@pytest.fixture
+async def people(api, token):
+    acme = await create(
+        api,
+        token,
+        "companies",
+        {"name": "Acme Corp", "domain": "acme.com", "notes": "Rocket skates"},
+    )
+    await create(api, token, "companies", {"name": "Initech", "domain": "initech.io"})
+    await create(
+        api,
+        token,
+        "contacts",
+        {
+            "name": "Jonathan Smith",
+            "email": "jon@acme.com",
+            "company_id": acme["handle"],
+            "phone": "+1 555 0100",
+        },
+    )
+    await create(api, token, "contacts", {"name": "Jane Doe", "email": "jane@initech.io"})
+    await create(api, token, "contacts", {"name": "Acme", "email": "acme@else.org"})
+    await create(api, token, "contacts", {"name": "Acmeister", "email": "x@y.org"})
+    await create(api, token, "contacts", {"name": "Bob Acmeson", "email": "bob@z.org"})
+    await create(api, token, "deals", {"title": "Acme renewal 2027"})
+    return acme
+
+
+async def names(api, token, plural: str, q: str) -> list[str]:
+    r = await api.json("GET", f"/{plural}?{q}", token)
+    assert r.status_code == 200, r.text
+    return [d.get("name") or d.get("title") for d in r.json()["data"]]
+
+
+async def test_substrings_across_fields_and_ranking(api, token, people):
+    # exact name first, then names starting with it, then any field containing it;
+    # Jonathan matches through his email and his company's name
+    found = await names(api, token, "contacts", "search=acme")
+    assert found[:2] == ["Acme", "Acmeister"] and set(found) == {
+        "Acme",
+        "Acmeister",
+        "Bob Acmeson",
+        "Jonathan Smith",
+    }
+    assert await names(api, token, "companies", "search=acme") == ["Acme Corp"]
+    assert await names(api, token, "companies", "search=ACME.COM") == ["Acme Corp"]
+    assert await names(api, token, "companies", "search=rocket") == ["Acme Corp"]  # notes
+    assert await names(api, token, "deals", "search=renewal") == ["Acme renewal 2027"]
+    assert await names(api, token, "contacts", "search=nath") == ["Jonathan Smith"]
+    assert await names(api, token, "contacts", "search=555 0100") == ["Jonathan Smith"]
+    assert await names(api, token, "contacts", "search=jane@initech") == ["Jane Doe"]
+    assert await names(api, token, "contacts", "search=smith jonathan") == ["Jonathan Smith"]
+    assert await names(api, token, "contacts", "search=jonathan%20zzz") == []
+
+
+async def test_one_typo_in_long_words(api, token, people):
+    for typo in ("jonathn", "jonatham", "jonahtan", "jonathaan", "JONATHN"):
+        assert await names(api, token, "contacts", f"search={typo}") == ["Jonathan Smith"], typo
+    assert await names(api, token, "contacts", "search=jonathn smith") == ["Jonathan Smith"]
+    assert await names(api, token, "companies", "search=initeck") == ["Initech"]
+    assert await names(api, token, "contacts", "search=jonthn") == []  # two edits
+    assert await names(api, token, "contacts", "search=jnae") == []  # short words: exact only
+
+
+async def test_short_queries(api, token, people):
+    assert await names(api, token, "contacts", "search=jo") == ["Jonathan Smith"]
+    assert await names(api, token, "contacts", "search=do") == ["Jane Doe"]
+
+
+async def test_search_with_filters_sort_and_pages(api, token, people):
+    assert await names(api, token, "contacts", "search=acme&email=like:.org&sort=name") == [
+        "Acme",
+        "Acmeister",
+        "Bob Acmeson",
+    ]
+    assert await names(api, token, "contacts", "search=acme&sort=-name") == [
+        "Jonathan Smith",
+        "Bob Acmeson",
+        "Acmeister",
+        "Acme",
+    ]
+    seen, cursor = [], None
+    while True:
+        q = "search=acme&limit=1" + (f"&cursor={cursor}" if cursor else "")
+        r = await api.json("GET", f"/contacts?{q}", token)
+        body = r.json()
+        assert body["total"] == 4
+        seen += [d["name"] for d in body["data"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == await names(api, token, "contacts", "search=acme")
+
+
+async def test_index_follows_changes(api, token, people):
+    [jane] = (await api.json("GET", "/contacts?search=jane", token)).json()["data"]
+    r = await api.patch(f"/contacts/{jane['handle']}", token, json={"name": "Janet Roe"})
+    assert r.status_code == 200
+    assert await names(api, token, "contacts", "search=doe") == []
+    assert await names(api, token, "contacts", "search=janet") == ["Janet Roe"]
+    r = await api.get("/contacts?search=doe", token)
+    assert "# no contacts match these filters" in r.text
+
+
+def test_within_one_edit():
+    assert within_one_edit("jonathan", "jonathn")
+    assert within_one_edit("jonathan", "jonahtan")
+    assert within_one_edit("jonathan", "jonathen")
+    assert not within_one_edit("jonathan", "jonthn")
+    assert not within_one_edit("abcde", "badce")
+
+
+async def test_company_rename_reaches_its_contacts(api, token, people):
+    r = await api.patch(f"/companies/{people['handle']}", token, json={"name": "Zenith Labs"})
+    assert r.status_code == 200
+    assert await names(api, token, "contacts", "search=zenith") == ["Jonathan Smith"]
+    assert "Jonathan Smith" not in await names(api, token, "contacts", "search=corp")
+
+
+async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
+    r = await api.json("GET", "/whoami", token)
+    ws = r.json()["data"]["workspace"]["handle"].split("/")[1]
+    rt = api.rt
+    from crmkit import spec as S
+    from crmkit.store import search
+
+    async with rt.db.write() as tx:
+        for i in range(1100):
+            row = await tx.one(
+                "INSERT INTO contacts (id, workspace_id, name, created_at, updated_at)"
+                " VALUES (?, ?, ?, 0, 0) RETURNING seq",
+                (
+                    f"c_bulk{i:08d}".replace("0", "a")
+                    .replace("1", "b")
+                    .replace("8", "c")
+                    .replace("9", "d"),
+                    ws,
+                    f"Sam Sample {i}",
+                ),
+            )
+            await search.index(tx, S.CONTACT, row[0], ws, f"Sam Sample {i}", False)
+    r = await api.get("/contacts?search=sample&limit=5", token)
+    assert r.text.splitlines()[0] == "# total: 1000+"
+    assert len([ln for ln in r.text.splitlines() if not ln.startswith("#")]) == 5
+
+
+async def test_workspace_delete_takes_records_index_and_vocabulary(api, token, people):
+    r = await api.json("GET", "/whoami", token)
+    ws = r.json()["data"]["workspace"]["handle"].split("/")[1]
+    db = api.rt.db
+    assert (await db.one("SELECT count(*) FROM search_terms WHERE workspace_id = ?", (ws,)))[0]
+    async with db.write() as tx:
+        await tx.execute("DELETE FROM workspaces WHERE id = ?", (ws,))
+    for table in (
+        "contacts",
+        "companies",
+        "deals",
+        "contacts_fts",
+        "companies_fts",
+        "deals_fts",
+        "search_terms",
+        "activities",
+    ):
+        assert (await db.one(f"SELECT count(*) FROM {table}"))[0] == 0, table
