@@ -110,5 +110,5 @@ routes = [
     Route("/auth/verify", endpoint(verify_code, auth=False), methods=["POST"]),
     Route("/whoami", endpoint(whoami), methods=["GET"]),
     Route("/tokens", endpoint(list_tokens), methods=["GET"]),
-    Route("/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
+    Route("/tokens/{token_id:path}", endpoint(revoke_token), methods=["DELETE"]),
 ]
