@@ -87,14 +87,14 @@ async def test_text_and_json_carry_the_same_data(api: Any) -> None:
     for text_rec, json_rec in zip(records(text.text), body["data"], strict=True):
         assert_same_record(text_rec, json_rec)
 
-    other = body["data"][1]["handle"]
-    assert body["data"][1]["current"] is False
+    (other,) = [t["handle"] for t in body["data"] if not t["current"]]
+    (mine,) = [t["handle"] for t in body["data"] if t["current"]]
     r = await api.delete(f"/tokens/{other}", token)
     assert r.status_code == 200
-    j = await api.json("DELETE", f"/tokens/{body['data'][0]['handle']}", token)
+    j = await api.json("DELETE", f"/tokens/{mine}", token)
     assert j.status_code == 200
     assert_message_same(r.text, {"revoked": other})
-    assert j.json()["data"] == {"revoked": body["data"][0]["handle"]}
+    assert j.json()["data"] == {"revoked": mine}
 
 
 async def test_format_text_overrides_accept_and_unknown_format_is_400(api: Any) -> None:
