@@ -197,4 +197,6 @@ class Process:
             self.proc.kill()
             code = self.proc.wait(timeout=15)
         self._thread.join(timeout=15)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
         return code

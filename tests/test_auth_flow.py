@@ -31,7 +31,11 @@ async def test_end_to_end_over_a_socket(live: Any) -> None:
 
     r = await api.get("/whoami", token)
     assert r.status_code == 200, r.text
-    lines = {parse_line(ln)["handle"].partition("/")[0]: parse_line(ln) for ln in r.text.split("\n") if ln}
+    lines = {
+        parse_line(ln)["handle"].partition("/")[0]: parse_line(ln)
+        for ln in r.text.split("\n")
+        if ln
+    }
     assert lines["user"]["email"] == "jane@acme.com"
     assert lines["user"]["role"] == "admin"
     assert lines["workspace"]["handle"] == rec["workspace"]
@@ -78,7 +82,13 @@ async def test_audit_rows_for_sign_in_mint_and_revoke_hold_no_secrets(api: Any) 
     assert r.status_code == 200
     rows = await api.rt.db.all("SELECT action, target, detail, actor_email, actor_token FROM audit")
     actions = [row[0] for row in rows]
-    for action in ("user.create", "workspace.create", "token.create", "auth.sign_in", "token.revoke"):
+    for action in (
+        "user.create",
+        "workspace.create",
+        "token.create",
+        "auth.sign_in",
+        "token.revoke",
+    ):
         assert action in actions
     revoke = next(row for row in rows if row[0] == "token.revoke")
     assert revoke[1] == who["token"]["handle"]
