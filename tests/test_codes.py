@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from foundation_util import JSON, assert_error, count, counts
@@ -197,3 +198,18 @@ async def test_smtp_refusal_is_503_and_leaves_no_code(api: Any) -> None:
     assert (await request(api)).status_code == 503
     assert await count(api.app, "codes") == 0
     assert_error(await verify(api, code), 401, "invalid_code")
+
+
+async def test_concurrent_verifies_of_one_code_mint_one_token(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    replies = await asyncio.gather(*(verify(api, code) for _ in range(5)))
+    assert sorted(r.status_code for r in replies) == [201, 401, 401, 401, 401]
+    assert await count(api.app, "tokens") == 1
+
+
+async def test_concurrent_requests_respect_the_email_limit(api: Any) -> None:
+    replies = await asyncio.gather(*(request(api) for _ in range(8)))
+    assert sorted(r.status_code for r in replies) == [200] * 5 + [429] * 3
+    assert len(api.inbox.to(EMAIL)) == 5
+    assert await count(api.app, "rate_hits", "key = ?", (f"login-email:{EMAIL}",)) == 5

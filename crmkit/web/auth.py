@@ -110,5 +110,7 @@ routes = [
     Route("/auth/verify", endpoint(verify_code, auth=False), methods=["POST"]),
     Route("/whoami", endpoint(whoami), methods=["GET"]),
     Route("/tokens", endpoint(list_tokens), methods=["GET"]),
-    Route("/tokens/{token_id:path}", endpoint(revoke_token), methods=["DELETE"]),
+    Route("/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
+    # The full handle works too (DESIGN 2); a `:path` param would also catch `GET /tokens/`.
+    Route("/tokens/token/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
 ]
