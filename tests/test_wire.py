@@ -152,7 +152,15 @@ async def test_request_ids(api: Any) -> None:
 
 async def test_malformed_bodies(api: Any) -> None:
     before = await counts(api.app)
-    bad_json = [b"{", b"{'email': 'x'}", b'{"email": "jane@acme.com",}', b"\xff\xfe", b"nul"]
+    bad_json = [
+        b"{",
+        b"{'email': 'x'}",
+        b'{"email": "jane@acme.com",}',
+        b"\xff\xfe",
+        b"nul",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"email": "jane@acme.com"} trailing',
+    ]
     for raw in bad_json:
         for headers in ({}, JSON):
             r = await api.post("/auth/request", content=raw, headers=headers)
@@ -204,6 +212,13 @@ async def test_nul_bytes_and_huge_integers_are_400(api: Any) -> None:
         r = await api.post("/auth/request", content=raw)
         assert r.status_code == 400, (raw, r.text)
         assert_error(r, 400, r.text.split(":")[1].strip())
+    # Deep nesting that orjson accepts (< 1024 levels) must not reach Python's recursion limit.
+    for depth in (33, 1000):
+        raw = b'{"email": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+        err = assert_error(await api.post("/auth/request", content=raw), 400, "invalid_field")
+        assert "nested" in err["message"]
+        raw = b'{"email": ' + b"[" * depth + b"]" * depth + b"}"
+        assert_error(await api.post("/auth/request", content=raw), 400, "invalid_field")
     r = await api.post("/auth/request", content=b'{"email": "jane\\u0000@acme.com"}')
     assert "NUL" in assert_error(r, 400, "invalid_field")["message"]
     r = await api.post("/auth/request", content=b'{"email": 9223372036854775808}')
