@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -301,3 +302,13 @@ async def test_500_never_leaks_a_traceback(
     logged = [rec for rec in caplog.records if rec.exc_info and "rid-500-text" in rec.getMessage()]
     assert logged, "the traceback is logged with the request id"
     assert "secret internals" in caplog.text
+
+
+async def test_help_and_llms_txt_are_served_without_auth(api: Any) -> None:
+    root = Path(__file__).resolve().parents[1]
+    for path, name in (("/help", "help.txt"), ("/llms.txt", "llms.txt")):
+        r = await api.get(path)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/plain; charset=utf-8"
+        assert r.headers["x-request-id"]
+        assert r.text == (root / name).read_text(encoding="utf-8")
