@@ -39,6 +39,9 @@ class CrmError(Exception):
             self.status = status
         self.extra: dict[str, str] = dict(extra or {})
         self.headers: dict[str, str] = dict(headers or {})
+        if self.status == 401:
+            # DESIGN 5: every 401 (invalid_code included) carries the challenge.
+            self.headers.setdefault("WWW-Authenticate", "Bearer")
 
 
 # 400 family -----------------------------------------------------------------------------------

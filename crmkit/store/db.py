@@ -7,7 +7,8 @@ can fail with SQLITE_BUSY); reads never wait for the write lock.
 
 `synchronous=NORMAL` in WAL mode: every commit survives a process crash (kill -9); only the
 newest commits may be lost on power loss. FULL would also survive power loss at roughly three
-times the cost of each commit; set CRMKIT_SYNCHRONOUS=FULL if that matters more than speed.
+times the cost of each commit; pass `Database(path, synchronous="FULL")` if that matters
+more than speed.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ async def request_code(call: Call) -> Message:
     )
     return Message(
         [
-            f"sent: a 6-digit sign-in code to {email}; it works once, for 10 minutes",
+            f"sent: a 6-digit sign-in code to {email}; it works once and expires in 600 seconds",
             f"hint: ask the user for the code, then {verify}",
         ],
         {"email": email, "sent": True, "expires_in_seconds": 600, "next": verify},
@@ -139,4 +139,6 @@ routes = [
     Route("/whoami", endpoint(whoami), methods=["GET"]),
     Route("/tokens", endpoint(list_tokens), methods=["GET"]),
     Route("/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
+    # The full handle works too (DESIGN 2); a `:path` param would also catch `GET /tokens/`.
+    Route("/tokens/token/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
 ]

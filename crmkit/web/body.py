@@ -14,6 +14,9 @@ from crmkit.errors import InvalidField, InvalidJSON
 M = TypeVar("M", bound=BaseModel)
 
 INT64_MAX = 2**63 - 1
+# orjson accepts 1024 levels, more than Python's recursion limit leaves for our checks and
+# pydantic (a 1000-deep body was a 500); no request of ours needs more than a few.
+MAX_DEPTH = 32
 
 
 class Body(BaseModel):
@@ -37,8 +40,14 @@ async def read_json(request: Request) -> Any:
     return data
 
 
-def _check_values(value: Any, path: str) -> None:
-    """Refuse what SQLite or a careful reader cannot hold: NUL bytes and integers past int64."""
+def _check_values(value: Any, path: str, depth: int = 0) -> None:
+    """Refuse what SQLite or a careful reader cannot hold: NUL bytes, integers past int64, and
+    nesting deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise InvalidField(
+            f"the JSON body is nested more than {MAX_DEPTH} levels deep",
+            "send a flatter JSON body",
+        )
     if isinstance(value, str):
         if "\x00" in value:
             raise InvalidField(
@@ -53,10 +62,10 @@ def _check_values(value: Any, path: str) -> None:
         for k, v in value.items():
             if "\x00" in k:
                 raise InvalidField("a field name contains a NUL byte", "remove it")
-            _check_values(v, f"{path}.{k}" if path else k)
+            _check_values(v, f"{path}.{k}" if path else k, depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _check_values(v, f"{path}[{i}]")
+            _check_values(v, f"{path}[{i}]", depth + 1)
 
 
 def validate(model: type[M], data: Any) -> M:

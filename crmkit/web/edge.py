@@ -110,8 +110,9 @@ class Edge:
         body, media = error_body(err, as_json=as_json)
         headers = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
         headers.extend((k.lower().encode(), v.encode()) for k, v in err.headers.items())
-        if err.status == 413:
-            headers.append((b"connection", b"close"))
+        # No `Connection: close` on a 413: closing with the unread body still arriving makes the
+        # kernel reset the connection, and the client never sees our answer. uvicorn discards
+        # the rest of the body and keeps the connection.
         await send({"type": "http.response.start", "status": err.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -25,7 +25,7 @@ def document(name: str) -> str:
 
 
 async def healthz(call: Call) -> Message:
-    return Message(["ok"], {"status": "ok", "version": __version__})
+    return Message([f"ok version={__version__}"], {"status": "ok", "version": __version__})
 
 
 async def readyz(call: Call) -> Message:
@@ -38,7 +38,7 @@ async def readyz(call: Call) -> Message:
             "the disk is not full; see the server log",
             code="not_ready",
         ) from None
-    return Message(["ready"], {"status": "ready", "version": __version__})
+    return Message([f"ready version={__version__}"], {"status": "ready", "version": __version__})
 
 
 async def help_page(call: Call) -> Response:

@@ -1,0 +1,210 @@
+"""The installed `crmkit` command: serve (with SMTP and in console mode), token, --help, errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Smtp
+from foundation_util import JSON, Process, clean_env, crmkit_command, free_port
+
+from crmkit import cli
+
+# DESIGN.md section 8: every variable `crmkit serve --help` must document.
+SECTION_8 = [
+    "CRMKIT_DATABASE",
+    "CRMKIT_HOST",
+    "CRMKIT_PORT",
+    "CRMKIT_BASE_URL",
+    "CRMKIT_SECRET_KEY",
+    "CRMKIT_SMTP_URL",
+    "CRMKIT_MAIL_FROM",
+    "CRMKIT_TOKEN_IDLE_DAYS",
+    "CRMKIT_DEFAULT_PLAN",
+    "CRMKIT_PLANS",
+]
+
+
+def start_serve(tmp_path: Path, **env: str) -> tuple[Process, str]:
+    port = free_port()
+    db = tmp_path / "served.db"
+    proc = Process(
+        [*crmkit_command(), "serve", "--port", str(port), "--db", str(db)],
+        env=clean_env(**env),
+        cwd=str(tmp_path),
+    )
+    try:
+        proc.wait_for(r"Uvicorn running on http://127\.0\.0\.1:%d" % port)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stopped(proc: Process) -> None:
+    """SIGTERM: uvicorn shuts down cleanly, then re-raises the signal (so -15 is normal)."""
+    assert proc.stop() in (0, -15)
+    assert "Application shutdown complete" in proc.output()
+
+
+async def sign_in_flow(http: httpx.AsyncClient, email: str, read_code: Any) -> str:
+    r = await http.post("/auth/request", json={"email": email})
+    assert r.status_code == 200, r.text
+    code = read_code()
+    r = await http.post("/auth/verify", json={"email": email, "code": code}, headers=JSON)
+    assert r.status_code == 201, r.text
+    token = r.json()["data"]["token"]
+    r = await http.get("/whoami", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    assert f"email={email}" in r.text
+    assert isinstance(token, str)
+    return token
+
+
+async def test_serve_signs_in_through_smtp(tmp_path: Path, smtp: Smtp) -> None:
+    proc, url = start_serve(tmp_path, CRMKIT_SMTP_URL=smtp.url)
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+            r = await http.get("/readyz")
+            assert r.status_code == 200 and r.text.startswith("# ready")
+            token = await sign_in_flow(
+                http, "jane@acme.com", lambda: smtp.inbox.code_for("jane@acme.com")
+            )
+            r = await http.get("/nope")
+            assert r.status_code == 404 and r.headers["x-request-id"]
+    finally:
+        stopped(proc)
+    log = proc.output()
+    assert (tmp_path / "served.db").exists()
+    # The access log is on, and it never shows the token or the code.
+    assert '"POST /auth/verify" 201' in log
+    assert "HTTP/1.1" not in log  # uvicorn's own access log (raw query strings) stays off
+    assert token not in log
+    assert smtp.inbox.code_for("jane@acme.com") not in log
+
+
+async def test_serve_console_mode_logs_the_code(tmp_path: Path) -> None:
+    proc, url = start_serve(tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=url) as http:
+
+            def read_code() -> str:
+                found = proc.wait_for(r"sign-in code is (\d{6})")
+                return found.group(1)
+
+            await sign_in_flow(http, "newcomer@example.com", read_code)
+    finally:
+        stopped(proc)
+    assert "no CRMKIT_SMTP_URL set; mail to newcomer@example.com" in proc.output()
+
+
+async def test_token_command_prints_a_working_token_once(api: Any, db_path: str) -> None:
+    done = subprocess.run(
+        [*crmkit_command(), "token", "--email", " Ops@Acme.com ", "--db", db_path],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert done.stdout == token + "\n"
+    assert re.fullmatch(r"ck_[A-Za-z0-9_-]{40,}", token)
+    assert token not in done.stderr and "shown once" in done.stderr
+    r = await api.json("GET", "/whoami", token)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["user"]["email"] == "ops@acme.com"
+    assert data["token"]["name"] == "cli"
+    assert data["workspace"]["role"] == "admin"
+    assert api.inbox.messages == []  # no mail involved
+
+    # A second run for the same user reuses the user and workspace; --name labels the token.
+    done = subprocess.run(
+        [
+            *crmkit_command(),
+            "token",
+            "--email",
+            "ops@acme.com",
+            "--name",
+            "nightly",
+            "--db",
+            db_path,
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    second = done.stdout.strip()
+    assert second != token
+    r = await api.json("GET", "/tokens", second)
+    names = sorted(t["name"] for t in r.json()["data"])
+    assert names == ["cli", "nightly"]
+    assert {t["workspace"] for t in r.json()["data"]} == {data["workspace"]["handle"]}
+
+
+def test_token_command_refuses_a_bad_email(tmp_path: Path, capsys: Any) -> None:
+    db = str(tmp_path / "t.db")
+    assert cli.main(["token", "--email", "not an email", "--db", db]) == 2
+    err = capsys.readouterr()
+    assert err.out == ""
+    assert "not a valid email" in err.err
+
+
+def test_serve_help_documents_every_variable() -> None:
+    done = subprocess.run(
+        [*crmkit_command(), "serve", "--help"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    for name in SECTION_8:
+        line = next(
+            (ln for ln in done.stdout.splitlines() if ln.strip().startswith(name + " ")), None
+        )
+        assert line, f"{name} is not documented in `crmkit serve --help`"
+        assert len(line.split(name, 1)[1].strip()) > 10, f"{name} has no description"
+    for flag in ("--host", "--port", "--db"):
+        assert flag in done.stdout
+
+
+def test_serve_exits_2_on_bad_configuration(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*crmkit_command(), "serve", "--db", str(tmp_path / "x.db")],
+        env=clean_env(CRMKIT_PORT="eighty"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "CRMKIT_PORT" in done.stderr and "eighty" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CRMKIT_PORT", "70000"),
+        ("CRMKIT_SMTP_URL", "http://mail.example.com"),
+        ("CRMKIT_DEFAULT_PLAN", "gold"),
+        ("CRMKIT_PLANS", "{not json"),
+        ("CRMKIT_TOKEN_IDLE_DAYS", "0"),
+    ],
+)
+def test_main_reports_config_errors_naming_the_variable(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, capsys: Any, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert cli.main(["serve", "--db", str(tmp_path / "x.db")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crmkit: configuration error: ")
+    assert name in err

@@ -1,0 +1,215 @@
+"""Login codes: single use, 10 minutes, 5 wrong tries, replacement, rate limits, mail refusal."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from foundation_util import JSON, assert_error, count, counts
+
+EMAIL = "jane@acme.com"
+
+
+async def request(api: Any, email: str = EMAIL, **kw: Any) -> Any:
+    return await api.post("/auth/request", json={"email": email}, **kw)
+
+
+async def verify(api: Any, code: str, email: str = EMAIL) -> Any:
+    return await api.post("/auth/verify", json={"email": email, "code": code}, headers=JSON)
+
+
+def wrong(code: str) -> str:
+    return "%06d" % ((int(code) + 1) % 10**6)
+
+
+async def test_code_is_stored_only_as_hmac(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    rows = await api.rt.db.all("SELECT key, digest FROM codes")
+    assert len(rows) == 1
+    assert rows[0][0] == f"login:{EMAIL}"
+    assert code.encode() not in rows[0][1] and len(rows[0][1]) == 32
+
+
+async def test_five_wrong_tries_burn_the_code(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    for _ in range(5):
+        assert_error(await verify(api, wrong(code)), 401, "invalid_code")
+    before = await counts(api.app)
+    r = await verify(api, code)
+    err = assert_error(r, 401, "invalid_code")
+    assert "POST /auth/request" in err["hint"]
+    after = await counts(api.app)
+    assert after["users"] == before["users"] == 0
+    assert after["tokens"] == before["tokens"] == 0
+    assert after["codes"] == 0
+
+
+async def test_four_wrong_tries_still_leave_the_code_usable(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    for _ in range(4):
+        assert_error(await verify(api, wrong(code)), 401, "invalid_code")
+    assert (await verify(api, code)).status_code == 201
+
+
+async def test_expired_code_is_refused(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    api.app.runtime.clock.advance(601)
+    assert_error(await verify(api, code), 401, "invalid_code")
+    assert await count(api.app, "users") == 0
+
+
+async def test_code_valid_until_ten_minutes(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    api.app.runtime.clock.advance(600)
+    assert (await verify(api, code)).status_code == 201
+
+
+async def test_code_works_once(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    assert (await verify(api, code)).status_code == 201
+    before = await counts(api.app)
+    assert_error(await verify(api, code), 401, "invalid_code")
+    assert await counts(api.app) == before
+
+
+async def test_new_request_replaces_the_old_code(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    old = api.inbox.code_for(EMAIL)
+    assert (await request(api)).status_code == 200
+    new = api.inbox.code_for(EMAIL)
+    assert len(api.inbox.to(EMAIL)) == 2
+    if old != new:  # one in a million they coincide; then the old one is the new one
+        assert_error(await verify(api, old), 401, "invalid_code")
+    assert (await verify(api, new)).status_code == 201
+    assert await count(api.app, "codes") == 0
+
+
+async def test_a_new_request_resets_the_wrong_try_count(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    for _ in range(5):
+        assert_error(await verify(api, "000000"), 401, "invalid_code")
+    assert (await request(api)).status_code == 200
+    assert (await verify(api, api.inbox.code_for(EMAIL))).status_code == 201
+
+
+async def test_code_of_one_email_does_not_open_another(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    assert (await request(api, "bob@acme.com")).status_code == 200
+    assert_error(await verify(api, code, "bob@acme.com"), 401, "invalid_code")
+    assert await count(api.app, "users") == 0
+
+
+async def test_malformed_codes(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    malformed = ["", "12345", "1234567", "abcdef", " " + code, "\uff11" * 6, "-12345"]
+    for bad in malformed:
+        assert_error(await verify(api, bad), 401, "invalid_code")
+    # Malformed strings count as wrong tries: the code is burned by now.
+    assert await count(api.app, "codes") == 0
+    assert_error(await verify(api, code), 401, "invalid_code")
+
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    before = await counts(api.app)
+    for bad_type in [int(code), None, [code], {"c": code}, True]:
+        r = await api.post("/auth/verify", json={"email": EMAIL, "code": bad_type}, headers=JSON)
+        err = assert_error(r, 400, "invalid_field")
+        assert "code" in err["message"]
+    r = await api.post("/auth/verify", json={"email": EMAIL}, headers=JSON)
+    err = assert_error(r, 400, "missing_field")
+    assert "code" in err["message"]
+    assert await counts(api.app) == before
+    # A body that never reached the code check does not count as a try.
+    assert (await verify(api, code)).status_code == 201
+
+
+async def test_no_code_requested_is_invalid_code(api: Any) -> None:
+    assert_error(await verify(api, "123456"), 401, "invalid_code")
+    assert await count(api.app, "users") == 0
+
+
+async def test_sixth_request_per_email_is_rate_limited(api: Any) -> None:
+    clock = api.app.runtime.clock
+    for _ in range(5):
+        assert (await request(api)).status_code == 200
+        clock.advance(60)
+    codes_before = await api.rt.db.all("SELECT digest FROM codes")
+    for headers in ({}, JSON):
+        r = await request(api, headers=headers)
+        err = assert_error(r, 429, "rate_limited")
+        # The oldest of the 5 hits was 300 s ago; it leaves the 15-minute window in 600 s.
+        assert r.headers["retry-after"] == "600"
+        assert err["retry_after"] == "600"
+    assert len(api.inbox.to(EMAIL)) == 5
+    assert await api.rt.db.all("SELECT digest FROM codes") == codes_before
+    # The code already sent still works while the requests are limited.
+    assert (await verify(api, api.inbox.code_for(EMAIL))).status_code == 201
+    # Another address is not limited by this one.
+    assert (await request(api, "bob@acme.com")).status_code == 200
+
+
+async def test_email_limit_lifts_after_the_window(api: Any) -> None:
+    clock = api.app.runtime.clock
+    for _ in range(5):
+        assert (await request(api)).status_code == 200
+    clock.advance(899)
+    r = await request(api)
+    assert_error(r, 429, "rate_limited")
+    assert r.headers["retry-after"] == "1"
+    clock.advance(1)
+    assert (await request(api)).status_code == 200
+    assert len(api.inbox.to(EMAIL)) == 6
+
+
+async def test_thirty_first_request_per_ip_is_rate_limited(api: Any) -> None:
+    for i in range(30):
+        assert (await request(api, f"user{i}@acme.com")).status_code == 200
+    r = await request(api, "user30@acme.com", headers=JSON)
+    err = assert_error(r, 429, "rate_limited")
+    assert r.headers["retry-after"] == err["retry_after"] == "900"
+    assert "address" in err["message"]
+    assert api.inbox.to("user30@acme.com") == []
+    assert await count(api.app, "codes") == 30
+    api.app.runtime.clock.advance(900)
+    assert (await request(api, "user30@acme.com")).status_code == 200
+
+
+async def test_smtp_refusal_is_503_and_leaves_no_code(api: Any) -> None:
+    api.inbox.refuse = True
+    for headers in ({}, JSON):
+        r = await request(api, headers=headers)
+        err = assert_error(r, 503, "email_unavailable")
+        assert "CRMKIT_SMTP_URL" in err["hint"]
+    assert await count(api.app, "codes") == 0
+    assert api.inbox.messages == []
+    # An earlier good code is not left usable either once a later request failed to mail.
+    api.inbox.refuse = False
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    api.inbox.refuse = True
+    assert (await request(api)).status_code == 503
+    assert await count(api.app, "codes") == 0
+    assert_error(await verify(api, code), 401, "invalid_code")
+
+
+async def test_concurrent_verifies_of_one_code_mint_one_token(api: Any) -> None:
+    assert (await request(api)).status_code == 200
+    code = api.inbox.code_for(EMAIL)
+    replies = await asyncio.gather(*(verify(api, code) for _ in range(5)))
+    assert sorted(r.status_code for r in replies) == [201, 401, 401, 401, 401]
+    assert await count(api.app, "tokens") == 1
+
+
+async def test_concurrent_requests_respect_the_email_limit(api: Any) -> None:
+    replies = await asyncio.gather(*(request(api) for _ in range(8)))
+    assert sorted(r.status_code for r in replies) == [200] * 5 + [429] * 3
+    assert len(api.inbox.to(EMAIL)) == 5
+    assert await count(api.app, "rate_hits", "key = ?", (f"login-email:{EMAIL}",)) == 5

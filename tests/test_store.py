@@ -1,0 +1,186 @@
+"""SQLite: pragmas, migrations, BEGIN IMMEDIATE and rollback, readiness, kill -9 durability."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from foundation_util import JSON, assert_error
+
+from crmkit.store.db import Database, migrate, migration_files
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> Any:
+    database = Database(str(tmp_path / "store.db"))
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def pragmas(run: Any) -> tuple[str, int, int, int]:
+    mode = (await run("PRAGMA journal_mode"))[0]
+    fk = (await run("PRAGMA foreign_keys"))[0]
+    busy = (await run("PRAGMA busy_timeout"))[0]
+    sync = (await run("PRAGMA synchronous"))[0]
+    return mode, fk, busy, sync
+
+
+async def test_both_connections_use_wal_foreign_keys_and_busy_timeout(db: Database) -> None:
+    reader = await pragmas(db.one)
+    async with db.write() as tx:
+        writer = await pragmas(tx.one)
+    for mode, fk, busy, sync in (reader, writer):
+        assert sync == 1  # NORMAL: durable through kill -9 in WAL mode (see the kill test)
+        assert mode == "wal"
+        assert fk == 1
+        assert busy >= 5000
+    # Foreign keys are enforced, not just declared.
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.write() as tx:
+            await tx.execute(
+                "INSERT INTO memberships (workspace_id, user_id, role, joined_at)"
+                " VALUES ('w_nope', 'u_nope', 'admin', 0)"
+            )
+
+
+async def test_migrations_are_recorded_and_rerunning_is_a_no_op(db: Database) -> None:
+    files = migration_files()
+    assert files and files[0][0] == 1
+    recorded = await db.all("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert recorded == [(v, name) for v, name, _ in files]
+    schema = await db.all("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        assert await migrate(conn) == []
+    await db.close()
+    await db.open()  # opening again migrates again: nothing to do
+    assert await db.all("SELECT type, name, sql FROM sqlite_master ORDER BY name") == schema
+    assert await db.all("SELECT version, name FROM schema_migrations ORDER BY version") == recorded
+    tables = {row[1] for row in schema if row[0] == "table"}
+    assert {"users", "workspaces", "memberships", "tokens", "codes", "audit", "meta"} <= tables
+
+
+async def test_writes_take_the_write_lock_at_begin(db: Database) -> None:
+    async with db.write():
+        # No statement has run yet; a deferred BEGIN would hold no lock at this point.
+        other = sqlite3.connect(db.path, timeout=0, isolation_level=None)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+    other = sqlite3.connect(db.path, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # free again after the commit
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+async def test_a_failing_write_rolls_back_fully(db: Database) -> None:
+    async def meta_rows() -> int:
+        row = await db.one("SELECT COUNT(*) FROM meta WHERE key LIKE 'test.%'")
+        assert row is not None
+        return int(row[0])
+
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.a', '1')")
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.b', '2')")
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.a', 'dup')")
+    assert await meta_rows() == 0
+    with pytest.raises(RuntimeError):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.c', '3')")
+            raise RuntimeError("a rule said no after the insert")
+    assert await meta_rows() == 0
+    # The writer is usable afterwards, and a good write commits.
+    async with db.write() as tx:
+        assert await tx.execute("INSERT INTO meta (key, value) VALUES ('test.d', '4')") == 1
+    assert await meta_rows() == 1
+
+
+async def test_readers_do_not_wait_for_an_open_write(db: Database) -> None:
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('test.x', '1')")
+        assert await tx.one("SELECT value FROM meta WHERE key = 'test.x'") == ("1",)
+        # The reader connection answers at once and does not see the uncommitted row.
+        assert await db.one("SELECT value FROM meta WHERE key = 'test.x'") is None
+    assert await db.one("SELECT value FROM meta WHERE key = 'test.x'") == ("1",)
+
+
+async def test_healthz_needs_no_database_and_readyz_reports_it(api: Any) -> None:
+    r = await api.json("GET", "/readyz")
+    assert r.status_code == 200 and r.json()["data"]["status"] == "ready"
+    async with api.rt.db.write() as tx:
+        await tx.execute("ALTER TABLE schema_migrations RENAME TO schema_migrations_gone")
+    for headers in ({}, JSON):
+        r = await api.get("/readyz", headers=headers)
+        err = assert_error(r, 503, "not_ready")
+        assert "CRMKIT_DATABASE" in err["hint"]
+    async with api.rt.db.write() as tx:
+        await tx.execute("ALTER TABLE schema_migrations_gone RENAME TO schema_migrations")
+    assert (await api.get("/readyz")).status_code == 200
+    await api.rt.db.close()
+    r = await api.get("/readyz")
+    err = assert_error(r, 503, "not_ready")
+    assert "cannot be queried" in err["message"]
+    r = await api.get("/healthz")
+    assert r.status_code == 200 and r.text.startswith("# ok")
+
+
+CHILD = """
+import asyncio, sys
+from crmkit.store.db import Database
+
+async def main() -> None:
+    db = Database(sys.argv[1])
+    await db.open()
+    i = 0
+    while True:
+        async with db.write() as tx:
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", ("ack.%d" % i, "x" * 200)
+            )
+        print(i, flush=True)  # acknowledged only after COMMIT returned
+        i += 1
+
+asyncio.run(main())
+"""
+
+
+def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
+    path = str(tmp_path / "crash.db")
+    wanted = random.randint(50, 300)  # a random moment, counted in acknowledgements
+    child = subprocess.Popen([sys.executable, "-c", CHILD, path], stdout=subprocess.PIPE, text=True)
+    acked: list[int] = []
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            acked.append(int(line))
+            if len(acked) >= wanted:
+                break
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert len(acked) == wanted
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        keys = {row[0] for row in conn.execute("SELECT key FROM meta WHERE key LIKE 'ack.%'")}
+    finally:
+        conn.close()
+    missing = [i for i in acked if f"ack.{i}" not in keys]
+    assert missing == []
