@@ -31,11 +31,7 @@ async def test_end_to_end_over_a_socket(live: Any) -> None:
 
     r = await api.get("/whoami", token)
     assert r.status_code == 200, r.text
-    lines = {
-        parse_line(ln)["handle"].partition("/")[0]: parse_line(ln)
-        for ln in r.text.split("\n")
-        if ln
-    }
+    lines = {rec["handle"].partition("/")[0]: rec for rec in records(r.text)}
     assert lines["user"]["email"] == "jane@acme.com"
     assert lines["user"]["role"] == "admin"
     assert lines["workspace"]["handle"] == rec["workspace"]

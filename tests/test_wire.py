@@ -74,10 +74,11 @@ async def test_text_and_json_carry_the_same_data(api: Any) -> None:
     text, a, b = await both(api, "GET", "/whoami", token)
     assert a.json() == b.json()
     sections = a.json()["data"]
-    assert set(sections) == {"user", "workspace", "token"}
+    assert set(sections) == {"user", "workspace", "token", "usage"}
     text_recs = records(text.text)
-    assert len(text_recs) == 3
-    for text_rec, json_sec in zip(text_recs, sections.values(), strict=True):
+    json_recs = [sections["user"], sections["workspace"], sections["token"], *sections["usage"]]
+    assert len(text_recs) == len(json_recs) == 3 + 5  # one usage line per plan cap
+    for text_rec, json_sec in zip(text_recs, json_recs, strict=True):
         assert_same_record(text_rec, json_sec)
 
     text, a, b = await both(api, "GET", "/tokens", token)

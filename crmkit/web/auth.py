@@ -103,11 +103,7 @@ async def whoami(call: Call) -> Document:
             },
             "usage": [usage_line(u) for u in usage],
         },
-        trailer=[
-            f"plan {who.plan}: usage/<cap> lines show used and limit (-1 = unlimited); "
-            "contacts, companies, deals and members (pending invites count) are per workspace, "
-            "workspaces counts the ones you own"
-        ],
+        trailer=[f"plan {who.plan}: usage lines show used and limit (-1 = unlimited)"],
     )
 
 
@@ -138,7 +134,6 @@ routes = [
     Route("/auth/verify", endpoint(verify_code, auth=False), methods=["POST"]),
     Route("/whoami", endpoint(whoami), methods=["GET"]),
     Route("/tokens", endpoint(list_tokens), methods=["GET"]),
-    Route("/tokens/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
-    # The full handle works too (DESIGN 2); a `:path` param would also catch `GET /tokens/`.
-    Route("/tokens/token/{token_id}", endpoint(revoke_token), methods=["DELETE"]),
+    # `:path` so the full handle works too (DESIGN 2), as on the record routes.
+    Route("/tokens/{token_id:path}", endpoint(revoke_token), methods=["DELETE"]),
 ]
