@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from foundation_util import JSON, assert_error, count, counts, parse_line, records
+from foundation_util import JSON, assert_error, count, counts, records
 
 
 async def test_end_to_end_over_a_socket(live: Any) -> None:
