@@ -84,18 +84,36 @@ def wrk(
     return parse_wrk(out)
 
 
-LUA_UPSERT = """
+# wrk.format() sends only the headers it is given, so copy -H (the token) into them.
+LUA_HEADERS = """
+local headers = nil
+local function json_headers()
+  if headers == nil then
+    headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["Content-Type"] = "application/json"
+  end
+  return headers
+end
+"""
+
+LUA_UPSERT = (
+    LUA_HEADERS
+    + """
 local n = 0
 local count = %d
 request = function()
   n = n + 1
   local i = math.random(0, count - 1)
   local body = string.format('{"email":"person%%d@example.com","stage":"stage%%d"}', i, n %% 7)
-  return wrk.format("POST", "/contacts", {["Content-Type"]="application/json"}, body)
+  return wrk.format("POST", "/contacts", json_headers(), body)
 end
 """
+)
 
-LUA_PATCH = """
+LUA_PATCH = (
+    LUA_HEADERS
+    + """
 local ids = {}
 for line in io.lines("%s") do ids[#ids + 1] = line end
 local n = 0
@@ -103,9 +121,10 @@ request = function()
   n = n + 1
   local id = ids[math.random(1, #ids)]
   local body = string.format('{"title":"Title %%d"}', n)
-  return wrk.format("PATCH", "/contacts/" .. id, {["Content-Type"]="application/json"}, body)
+  return wrk.format("PATCH", "/contacts/" .. id, json_headers(), body)
 end
 """
+)
 
 BARE_APP = """
 from starlette.applications import Starlette

@@ -134,18 +134,27 @@ def _quote(s: str) -> str:
 
 
 def record_line(data: Data) -> str:
+    # The hot loop of every list: dispatch on the exact type, plain strings first.
     parts = [str(data.get("handle", ""))]
+    append = parts.append
+    needs_quote = _NEEDS_QUOTE.search
     for key, value in data.items():
-        if key == "handle" or value is None:
+        if value is None or key == "handle":
             continue
-        if isinstance(value, dict) and key == "custom":
+        kind = type(value)
+        if kind is str:
+            append("%s=%s" % (key, value if value and not needs_quote(value) else _quote(value)))
+        elif kind is int:
+            append("%s=%d" % (key, value))
+        elif kind is dict and key == "custom":
             for ck, cv in value.items():
                 if cv is not None:
-                    parts.append("custom.%s=%s" % (_key(ck), text_value(cv)))
-            continue
-        if isinstance(value, list | tuple) and not value:
-            continue
-        parts.append("%s=%s" % (key, text_value(value)))
+                    append("custom.%s=%s" % (_key(ck), text_value(cv)))
+        elif kind is list or kind is tuple:
+            if value:
+                append("%s=%s" % (key, text_value(value)))
+        else:
+            append("%s=%s" % (key, text_value(value)))
     return " ".join(parts)
 
 

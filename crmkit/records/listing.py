@@ -18,7 +18,7 @@ from crmkit import query
 from crmkit import spec as S
 from crmkit.errors import BadRequest
 from crmkit.principal import Principal
-from crmkit.records.views import view
+from crmkit.records.views import views
 from crmkit.runtime import Runtime
 from crmkit.store import records as store
 from crmkit.store.sql_query import COUNT_CAP
@@ -82,7 +82,7 @@ async def list_records(
         )
     total = total or 0
     return Page(
-        rows=[view(rs, r, full=False) for r in rows],
+        rows=views(rs, rows, full=False),
         total=min(total, COUNT_CAP),
         total_is_lower_bound=total > COUNT_CAP,
         next_cursor=next_cursor,

@@ -38,11 +38,20 @@ def _plan(rs: S.RecordSpec, full: bool) -> tuple[tuple[int, str, Converter], ...
 
 
 def view(rs: S.RecordSpec, row: Row, *, full: bool = True) -> dict[str, Any]:
-    data: dict[str, Any] = {"handle": "%s/%s" % (rs.kind, row[0])}
-    for i, key, conv in _plan(rs, full):
-        value = row[i]
-        data[key] = value if value is None or conv is None else conv(value)
-    return data
+    return views(rs, [row], full=full)[0]
+
+
+def views(rs: S.RecordSpec, rows: list[Row], *, full: bool = True) -> list[dict[str, Any]]:
+    plan = _plan(rs, full)
+    prefix = rs.kind + "/"
+    out = []
+    for row in rows:
+        data: dict[str, Any] = {"handle": prefix + row[0]}
+        for i, key, conv in plan:
+            value = row[i]
+            data[key] = value if value is None or conv is None else conv(value)
+        out.append(data)
+    return out
 
 
 def title_of(rs: S.RecordSpec, row: Row) -> Any:
