@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import mcp_util
-from conftest import Api
+from conftest import Api, LiveServer
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from mcp_util import PortServer, mcp_session, text_of, walk_signin
+from mcp_util import mcp_session, text_of, walk_signin
 
 port = mcp_util.port
 env = mcp_util.env
@@ -41,7 +41,7 @@ class Storage:
 
 
 def provider_for(
-    api: Api, srv: PortServer, browser: httpx.AsyncClient, email: str
+    api: Api, srv: LiveServer, browser: httpx.AsyncClient, email: str
 ) -> tuple[OAuthClientProvider, Storage, dict[str, Any]]:
     storage = Storage()
     seen: dict[str, Any] = {}
@@ -69,7 +69,7 @@ async def whoami_status(api: Api, token: str) -> int:
     return (await api.get("/whoami", token)).status_code
 
 
-async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, PortServer]) -> None:
+async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     async with httpx.AsyncClient(base_url=srv.url) as browser:
         provider, storage, seen = provider_for(api, srv, browser, "jane@acme.com")
@@ -136,7 +136,7 @@ async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, PortServer]) -> N
     assert r.json()["error"] == "invalid_grant"
 
 
-async def test_revocation_ends_mcp_access(server: tuple[Api, PortServer]) -> None:
+async def test_revocation_ends_mcp_access(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     async with httpx.AsyncClient(base_url=srv.url) as browser:
         provider, storage, _ = provider_for(api, srv, browser, "jane@acme.com")
@@ -164,7 +164,7 @@ async def test_revocation_ends_mcp_access(server: tuple[Api, PortServer]) -> Non
     assert r.json()["error"] == "invalid_grant"
 
 
-async def test_token_revoked_in_tokens_stops_refresh(server: tuple[Api, PortServer]) -> None:
+async def test_token_revoked_in_tokens_stops_refresh(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     async with httpx.AsyncClient(base_url=srv.url) as browser:
         provider, storage, _ = provider_for(api, srv, browser, "jane@acme.com")
