@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Smtp
-from foundation_util import JSON, Process, clean_env, crmkit_command, free_port
+from conftest import Smtp, free_port
+from foundation_util import JSON, Process, clean_env, crmkit_command
 
 from crmkit import cli
 
