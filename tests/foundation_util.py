@@ -137,6 +137,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`crmkit <args>` to completion with a clean environment plus `env`, output captured."""
+    return subprocess.run(
+        [*crmkit_command(), *args],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class Process:
     """A child process whose stderr lines are collected by a thread, so we can wait for one."""
 
