@@ -176,3 +176,14 @@ async def redeem(
             "code_verifier": verifier,
         },
     )
+
+
+async def refresh(http: httpx.AsyncClient, client_id: str, refresh_token: str) -> httpx.Response:
+    return await http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client_id,
+        },
+    )

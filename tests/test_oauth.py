@@ -10,7 +10,7 @@ import httpx
 import pytest
 from conftest import Api, Smtp
 from foundation_util import count
-from mcp_util import authorize_url, flow_of, pkce, redeem, register, walk_signin
+from mcp_util import authorize_url, flow_of, pkce, redeem, refresh, register, walk_signin
 
 from crmkit.app import create_app
 from crmkit.clock import FixedClock
@@ -325,14 +325,7 @@ async def test_reused_code_fails_and_revokes_what_it_issued(api: Api) -> None:
     assert (await api.get("/whoami", token)).status_code == 401
     row = await api.rt.db.one("SELECT detail FROM audit WHERE action = 'oauth.revoke'")
     assert row == ("authorization code replayed",)
-    r = await api.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first.json()["refresh_token"],
-            "client_id": client_id,
-        },
-    )
+    r = await refresh(api.http, client_id, first.json()["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -368,8 +361,7 @@ async def test_code_expires_after_ten_minutes(api: Api, clock: FixedClock) -> No
 async def test_refresh_rotates(api: Api) -> None:
     client_id, code, verifier = await code_for(api)
     first = (await redeem(api.http, client_id, code, verifier)).json()
-    data = {"grant_type": "refresh_token", "client_id": client_id}
-    r = await api.post("/oauth/token", data={**data, "refresh_token": first["refresh_token"]})
+    r = await refresh(api.http, client_id, first["refresh_token"])
     assert r.status_code == 200, r.text
     second = r.json()
     assert (await api.get("/whoami", second["access_token"])).status_code == 200
@@ -378,10 +370,10 @@ async def test_refresh_rotates(api: Api) -> None:
     tokens = await api.json("GET", "/tokens", second["access_token"])
     assert [t["name"] for t in tokens.json()["data"]] == ["Claude"]
     # The old refresh token is dead; presenting it kills the family.
-    r = await api.post("/oauth/token", data={**data, "refresh_token": first["refresh_token"]})
+    r = await refresh(api.http, client_id, first["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
     assert (await api.get("/whoami", second["access_token"])).status_code == 401
-    r = await api.post("/oauth/token", data={**data, "refresh_token": second["refresh_token"]})
+    r = await refresh(api.http, client_id, second["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -389,14 +381,7 @@ async def test_refresh_by_another_client_is_refused(api: Api) -> None:
     client_id, code, verifier = await code_for(api)
     first = (await redeem(api.http, client_id, code, verifier)).json()
     other = await register(api.http, name="Other")
-    r = await api.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": other,
-            "refresh_token": first["refresh_token"],
-        },
-    )
+    r = await refresh(api.http, other, first["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -469,14 +454,7 @@ async def test_logs_never_show_codes_or_tokens(
             client_id, code, verifier = await code_for(api)
             mail_code = smtp.inbox.code_for("jane@acme.com")
             first = (await redeem(http, client_id, code, verifier)).json()
-            r = await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": first["refresh_token"],
-                    "client_id": client_id,
-                },
-            )
+            r = await refresh(http, client_id, first["refresh_token"])
             second = r.json()
             await http.post(
                 "/oauth/revoke", data={"token": second["access_token"], "client_id": client_id}

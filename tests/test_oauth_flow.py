@@ -11,7 +11,7 @@ import mcp_util
 from conftest import Api, LiveServer
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from mcp_util import mcp_session, text_of, walk_signin
+from mcp_util import mcp_session, refresh, text_of, walk_signin
 
 port = mcp_util.port
 env = mcp_util.env
@@ -114,25 +114,11 @@ async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, LiveServer]) -> N
 
     # The rotated refresh token is dead, and presenting it kills the whole family.
     client_id = storage.client.client_id
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first.refresh_token,
-            "client_id": client_id,
-        },
-    )
+    r = await refresh(api.http, client_id, first.refresh_token)
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"
     assert await whoami_status(api, second.access_token) == 401
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": second.refresh_token,
-            "client_id": client_id,
-        },
-    )
+    r = await refresh(api.http, client_id, second.refresh_token)
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -153,14 +139,7 @@ async def test_revocation_ends_mcp_access(server: tuple[Api, LiveServer]) -> Non
     assert r.status_code == 401
     assert "resource_metadata=" in r.headers["www-authenticate"]
     # Its refresh token died with it.
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": storage.tokens.refresh_token or "",
-            "client_id": storage.client.client_id,
-        },
-    )
+    r = await refresh(api.http, storage.client.client_id, storage.tokens.refresh_token or "")
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -175,13 +154,6 @@ async def test_token_revoked_in_tokens_stops_refresh(server: tuple[Api, LiveServ
     token_id = who.json()["data"]["token"]["handle"].removeprefix("token/")
     other = await api.sign_in("jane@acme.com")
     assert (await api.delete(f"/tokens/{token_id}", other)).status_code == 200
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": storage.tokens.refresh_token or "",
-            "client_id": storage.client.client_id,
-        },
-    )
+    r = await refresh(api.http, storage.client.client_id, storage.tokens.refresh_token or "")
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"
