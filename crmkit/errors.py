@@ -150,6 +150,18 @@ class ServiceUnavailable(CrmError):
     code = "unavailable"
 
 
+class EmailUnavailable(ServiceUnavailable):
+    """An emailed code (sign-in, step-up) could not be sent; the code was withdrawn."""
+
+    code = "email_unavailable"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"the {what} email could not be sent (the mail server refused or is unreachable)",
+            "try again in a minute; if it keeps failing, the operator should check CRMKIT_SMTP_URL",
+        )
+
+
 class InternalError(CrmError):
     status = 500
     code = "internal_error"

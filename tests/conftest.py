@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -206,10 +207,11 @@ class _Server(uvicorn.Server):
 
 
 class LiveServer:
-    """uvicorn in a thread on a loopback port."""
+    """uvicorn in a thread on a loopback port: a free one, or `port` when the app had to know
+    its own address before it was configured (OAuth metadata points back at it)."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         self.app = app
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
@@ -237,8 +239,16 @@ async def live(
     settings: Settings, clock: FixedClock, smtp: Smtp
 ) -> AsyncIterator[tuple[Api, LiveServer]]:
     """The app on uvicorn over a real socket, with a client pointed at it."""
-    application = create_app(settings, clock=clock, access_log=False)
-    server = LiveServer(application)
+    async with serve(create_app(settings, clock=clock, access_log=False), smtp) as pair:
+        yield pair
+
+
+@asynccontextmanager
+async def serve(
+    application: Any, smtp: Smtp, port: int | None = None
+) -> AsyncIterator[tuple[Api, LiveServer]]:
+    """Run `application` on uvicorn and yield a client pointed at it; stops it on exit."""
+    server = LiveServer(application, port)
     await server.start()
     try:
         async with httpx.AsyncClient(base_url=server.url) as http:

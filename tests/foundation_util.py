@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 
 from crmkit.app import App
+from crmkit.store.db import Database
 
 JSON = {"Accept": "application/json"}
 
@@ -112,8 +112,8 @@ def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, str]:
     return parsed
 
 
-async def count(app: App, table: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:
-    row = await app.runtime.db.one(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)
+async def count(db: Database, table: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:
+    row = await db.one(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)
     assert row is not None
     return int(row[0])
 
@@ -121,13 +121,7 @@ async def count(app: App, table: str, where: str = "1", params: tuple[Any, ...] 
 async def counts(app: App) -> dict[str, int]:
     """Rows per table: unhappy paths compare this before and after."""
     tables = ["users", "workspaces", "memberships", "tokens", "codes", "audit"]
-    return {t: await count(app, t) for t in tables}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return {t: await count(app.runtime.db, t) for t in tables}
 
 
 def crmkit_command() -> list[str]:
@@ -141,6 +135,17 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMKIT_")}
     env.update(extra)
     return env
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`crmkit <args>` to completion with a clean environment plus `env`, output captured."""
+    return subprocess.run(
+        [*crmkit_command(), *args],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 class Process:

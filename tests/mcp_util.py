@@ -4,12 +4,10 @@ the sign-in forms the way a browser without JavaScript would."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import re
 import secrets
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,44 +18,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import httpx2
 import pytest
-import uvicorn
-from conftest import Api, Inbox, Smtp, _Server, free_port
+from conftest import Api, Inbox, LiveServer, Smtp, free_port, serve
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from crmkit.app import App, create_app
+from crmkit.app import create_app
 from crmkit.clock import FixedClock
 from crmkit.config import Settings
 
 FLOW_RE = re.compile(r'name="flow" value="([^"]+)"')
 WORKSPACE_RE = re.compile(r'name="workspace" value="([^"]+)"')
-
-
-class PortServer:
-    """uvicorn in a thread on a port chosen before the app was configured."""
-
-    def __init__(self, app: App, port: int) -> None:
-        self.port = port
-        self.app = app
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
-        )
-        self.server = _Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.thread.start()
-        await asyncio.to_thread(self.server.ready.wait, 30)
-        if not self.server.started:
-            raise RuntimeError("uvicorn failed to start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @asynccontextmanager
@@ -152,15 +122,9 @@ def env(port: int) -> dict[str, str]:
 @pytest.fixture
 async def server(
     settings: Settings, clock: FixedClock, smtp: Smtp, port: int
-) -> AsyncIterator[tuple[Api, PortServer]]:
-    application = create_app(settings, clock=clock, access_log=False)
-    srv = PortServer(application, port)
-    await srv.start()
-    try:
-        async with httpx.AsyncClient(base_url=srv.url) as http:
-            yield Api(http, smtp.inbox, application), srv
-    finally:
-        srv.stop()
+) -> AsyncIterator[tuple[Api, LiveServer]]:
+    async with serve(create_app(settings, clock=clock, access_log=False), smtp, port) as pair:
+        yield pair
 
 
 # --- OAuth helpers ----------------------------------------------------------------------------
@@ -210,5 +174,16 @@ async def redeem(
             "redirect_uri": uri,
             "client_id": client_id,
             "code_verifier": verifier,
+        },
+    )
+
+
+async def refresh(http: httpx.AsyncClient, client_id: str, refresh_token: str) -> httpx.Response:
+    return await http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": client_id,
         },
     )

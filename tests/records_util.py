@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from foundation_util import count
+from teams_util import ids
 
 from crmkit.store.db import Database
 
@@ -29,12 +31,6 @@ def meta(r: httpx.Response) -> list[str]:
     return [line[2:] for line in r.text.splitlines() if line.startswith("# ")]
 
 
-async def count(db: Database, table: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:
-    row = await db.one(f"SELECT count(*) FROM {table} WHERE {where}", params)
-    assert row is not None
-    return int(row[0])
-
-
 async def snapshot(db: Database) -> tuple[int, ...]:
     """Row counts of every table a records route could change, plus the sum of versions."""
     out = []
@@ -47,12 +43,6 @@ async def snapshot(db: Database) -> tuple[int, ...]:
     return tuple(out)
 
 
-async def workspace_of(api: Any, token: str) -> str:
-    r = await api.json("GET", "/whoami", token)
-    handle: str = r.json()["data"]["workspace"]["handle"]
-    return handle.split("/", 1)[1]
-
-
 async def join(api: Any, token: str, address: str) -> str:
     """A second member of the token's workspace (the invites issue does this over HTTP; here
     the membership row and a token are made with the accounts code directly). Returns a token
@@ -61,7 +51,7 @@ async def join(api: Any, token: str, address: str) -> str:
     from crmkit.store import accounts
 
     rt = api.rt
-    workspace_id = await workspace_of(api, token)
+    workspace_id, _ = await ids(api, token)
     await api.sign_in(address)  # creates the user (and their own workspace)
     async with rt.db.write() as tx:
         user = await accounts.user_by_email(tx, address)

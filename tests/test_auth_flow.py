@@ -149,4 +149,4 @@ async def test_invalid_emails_are_400_and_send_nothing(api: Any) -> None:
     assert_error(r, 400, "invalid_email")
     assert api.inbox.messages == []
     assert await counts(api.app) == before
-    assert await count(api.app, "rate_hits") == 0
+    assert await count(api.rt.db, "rate_hits") == 0

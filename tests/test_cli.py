@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Smtp
-from foundation_util import JSON, Process, clean_env, crmkit_command, free_port
+from conftest import Smtp, free_port
+from foundation_util import JSON, Process, clean_env, crmkit_command, run_cli
 
 from crmkit import cli
 
@@ -103,13 +102,7 @@ async def test_serve_console_mode_logs_the_code(tmp_path: Path) -> None:
 
 
 async def test_token_command_prints_a_working_token_once(api: Any, db_path: str) -> None:
-    done = subprocess.run(
-        [*crmkit_command(), "token", "--email", " Ops@Acme.com ", "--db", db_path],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("token", "--email", " Ops@Acme.com ", "--db", db_path)
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert done.stdout == token + "\n"
@@ -124,22 +117,7 @@ async def test_token_command_prints_a_working_token_once(api: Any, db_path: str)
     assert api.inbox.messages == []  # no mail involved
 
     # A second run for the same user reuses the user and workspace; --name labels the token.
-    done = subprocess.run(
-        [
-            *crmkit_command(),
-            "token",
-            "--email",
-            "ops@acme.com",
-            "--name",
-            "nightly",
-            "--db",
-            db_path,
-        ],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("token", "--email", "ops@acme.com", "--name", "nightly", "--db", db_path)
     assert done.returncode == 0, done.stderr
     second = done.stdout.strip()
     assert second != token
@@ -158,13 +136,7 @@ def test_token_command_refuses_a_bad_email(tmp_path: Path, capsys: Any) -> None:
 
 
 def test_serve_help_documents_every_variable() -> None:
-    done = subprocess.run(
-        [*crmkit_command(), "serve", "--help"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("serve", "--help")
     assert done.returncode == 0
     for name in SECTION_8:
         line = next(
@@ -177,13 +149,7 @@ def test_serve_help_documents_every_variable() -> None:
 
 
 def test_serve_exits_2_on_bad_configuration(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*crmkit_command(), "serve", "--db", str(tmp_path / "x.db")],
-        env=clean_env(CRMKIT_PORT="eighty"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("serve", "--db", str(tmp_path / "x.db"), CRMKIT_PORT="eighty")
     assert done.returncode == 2
     assert "CRMKIT_PORT" in done.stderr and "eighty" in done.stderr
     assert "Traceback" not in done.stderr

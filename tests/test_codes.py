@@ -59,7 +59,7 @@ async def test_expired_code_is_refused(api: Any) -> None:
     code = api.inbox.code_for(EMAIL)
     api.app.runtime.clock.advance(601)
     assert_error(await verify(api, code), 401, "invalid_code")
-    assert await count(api.app, "users") == 0
+    assert await count(api.rt.db, "users") == 0
 
 
 async def test_code_valid_until_ten_minutes(api: Any) -> None:
@@ -87,7 +87,7 @@ async def test_new_request_replaces_the_old_code(api: Any) -> None:
     if old != new:  # one in a million they coincide; then the old one is the new one
         assert_error(await verify(api, old), 401, "invalid_code")
     assert (await verify(api, new)).status_code == 201
-    assert await count(api.app, "codes") == 0
+    assert await count(api.rt.db, "codes") == 0
 
 
 async def test_a_new_request_resets_the_wrong_try_count(api: Any) -> None:
@@ -103,7 +103,7 @@ async def test_code_of_one_email_does_not_open_another(api: Any) -> None:
     code = api.inbox.code_for(EMAIL)
     assert (await request(api, "bob@acme.com")).status_code == 200
     assert_error(await verify(api, code, "bob@acme.com"), 401, "invalid_code")
-    assert await count(api.app, "users") == 0
+    assert await count(api.rt.db, "users") == 0
 
 
 async def test_malformed_codes(api: Any) -> None:
@@ -113,7 +113,7 @@ async def test_malformed_codes(api: Any) -> None:
     for bad in malformed:
         assert_error(await verify(api, bad), 401, "invalid_code")
     # Malformed strings count as wrong tries: the code is burned by now.
-    assert await count(api.app, "codes") == 0
+    assert await count(api.rt.db, "codes") == 0
     assert_error(await verify(api, code), 401, "invalid_code")
 
     assert (await request(api)).status_code == 200
@@ -133,7 +133,7 @@ async def test_malformed_codes(api: Any) -> None:
 
 async def test_no_code_requested_is_invalid_code(api: Any) -> None:
     assert_error(await verify(api, "123456"), 401, "invalid_code")
-    assert await count(api.app, "users") == 0
+    assert await count(api.rt.db, "users") == 0
 
 
 async def test_sixth_request_per_email_is_rate_limited(api: Any) -> None:
@@ -177,7 +177,7 @@ async def test_thirty_first_request_per_ip_is_rate_limited(api: Any) -> None:
     assert r.headers["retry-after"] == err["retry_after"] == "900"
     assert "address" in err["message"]
     assert api.inbox.to("user30@acme.com") == []
-    assert await count(api.app, "codes") == 30
+    assert await count(api.rt.db, "codes") == 30
     api.app.runtime.clock.advance(900)
     assert (await request(api, "user30@acme.com")).status_code == 200
 
@@ -188,7 +188,7 @@ async def test_smtp_refusal_is_503_and_leaves_no_code(api: Any) -> None:
         r = await request(api, headers=headers)
         err = assert_error(r, 503, "email_unavailable")
         assert "CRMKIT_SMTP_URL" in err["hint"]
-    assert await count(api.app, "codes") == 0
+    assert await count(api.rt.db, "codes") == 0
     assert api.inbox.messages == []
     # An earlier good code is not left usable either once a later request failed to mail.
     api.inbox.refuse = False
@@ -196,7 +196,7 @@ async def test_smtp_refusal_is_503_and_leaves_no_code(api: Any) -> None:
     code = api.inbox.code_for(EMAIL)
     api.inbox.refuse = True
     assert (await request(api)).status_code == 503
-    assert await count(api.app, "codes") == 0
+    assert await count(api.rt.db, "codes") == 0
     assert_error(await verify(api, code), 401, "invalid_code")
 
 
@@ -205,11 +205,11 @@ async def test_concurrent_verifies_of_one_code_mint_one_token(api: Any) -> None:
     code = api.inbox.code_for(EMAIL)
     replies = await asyncio.gather(*(verify(api, code) for _ in range(5)))
     assert sorted(r.status_code for r in replies) == [201, 401, 401, 401, 401]
-    assert await count(api.app, "tokens") == 1
+    assert await count(api.rt.db, "tokens") == 1
 
 
 async def test_concurrent_requests_respect_the_email_limit(api: Any) -> None:
     replies = await asyncio.gather(*(request(api) for _ in range(8)))
     assert sorted(r.status_code for r in replies) == [200] * 5 + [429] * 3
     assert len(api.inbox.to(EMAIL)) == 5
-    assert await count(api.app, "rate_hits", "key = ?", (f"login-email:{EMAIL}",)) == 5
+    assert await count(api.rt.db, "rate_hits", "key = ?", (f"login-email:{EMAIL}",)) == 5

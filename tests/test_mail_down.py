@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from foundation_util import JSON, assert_error, count, free_port
+from conftest import free_port
+from foundation_util import JSON, assert_error, count
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ async def test_smtp_down_is_503_and_leaves_no_code(api: Any) -> None:
         r = await api.post("/auth/request", json={"email": "jane@acme.com"}, headers=headers)
         err = assert_error(r, 503, "email_unavailable")
         assert "try again" in err["hint"]
-    assert await count(api.app, "codes") == 0
-    assert await count(api.app, "users") == 0
+    assert await count(api.rt.db, "codes") == 0
+    assert await count(api.rt.db, "users") == 0
     r = await api.post("/auth/verify", json={"email": "jane@acme.com", "code": "123456"})
     assert_error(r, 401, "invalid_code")

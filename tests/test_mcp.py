@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import httpx2
 import mcp_util
 import pytest
-from conftest import Api, Smtp
+from conftest import Api, LiveServer, Smtp, serve
 from mcp.client.client import Client
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp_util import PortServer, mcp_session, text_of
+from mcp_util import mcp_session, text_of
 
 from crmkit import __version__
 from crmkit.app import create_app
@@ -25,7 +24,7 @@ env = mcp_util.env
 server = mcp_util.server
 
 
-async def test_initialize_list_and_call_whoami(server: tuple[Api, PortServer]) -> None:
+async def test_initialize_list_and_call_whoami(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com", token_name="cli")
     async with mcp_session(srv.url, token) as session:
@@ -53,7 +52,7 @@ async def test_initialize_list_and_call_whoami(server: tuple[Api, PortServer]) -
         assert "email=jane@acme.com" in text_of(result)
 
 
-async def test_json_format_is_forced_to_text(server: tuple[Api, PortServer]) -> None:
+async def test_json_format_is_forced_to_text(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
     async with mcp_session(srv.url, token) as session:
@@ -64,7 +63,7 @@ async def test_json_format_is_forced_to_text(server: tuple[Api, PortServer]) -> 
     assert text_of(result).startswith("# total: 1\ntoken/t_")
 
 
-async def test_error_reply_is_a_tool_error_with_the_hint(server: tuple[Api, PortServer]) -> None:
+async def test_error_reply_is_a_tool_error_with_the_hint(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
     async with mcp_session(srv.url, token) as session:
@@ -94,7 +93,7 @@ async def test_error_reply_is_a_tool_error_with_the_hint(server: tuple[Api, Port
     ],
 )
 async def test_sign_in_and_oauth_paths_are_refused(
-    server: tuple[Api, PortServer], path: str
+    server: tuple[Api, LiveServer], path: str
 ) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
@@ -122,7 +121,7 @@ async def test_sign_in_and_oauth_paths_are_refused(
     ],
 )
 async def test_bad_arguments_say_what_is_allowed(
-    server: tuple[Api, PortServer], arguments: dict[str, object], expected: str
+    server: tuple[Api, LiveServer], arguments: dict[str, object], expected: str
 ) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
@@ -133,7 +132,7 @@ async def test_bad_arguments_say_what_is_allowed(
     assert "hint:" in text_of(result)
 
 
-async def test_mcp_without_a_token_points_at_the_metadata(server: tuple[Api, PortServer]) -> None:
+async def test_mcp_without_a_token_points_at_the_metadata(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Accept": "application/json, text/event-stream"}
@@ -157,7 +156,7 @@ async def test_mcp_without_a_token_points_at_the_metadata(server: tuple[Api, Por
 
 
 async def test_mcp_is_served_at_slash_mcp_without_redirect(
-    server: tuple[Api, PortServer],
+    server: tuple[Api, LiveServer],
 ) -> None:
     api, srv = server
     for method in ("GET", "POST", "DELETE"):
@@ -166,7 +165,7 @@ async def test_mcp_is_served_at_slash_mcp_without_redirect(
         assert "location" not in r.headers
 
 
-async def test_foreign_origin_is_refused(server: tuple[Api, PortServer]) -> None:
+async def test_foreign_origin_is_refused(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -181,7 +180,7 @@ async def test_foreign_origin_is_refused(server: tuple[Api, PortServer]) -> None
     assert r.json()["result"]["tools"][0]["name"] == "request"
 
 
-async def test_cors_preflight_on_mcp_and_token(server: tuple[Api, PortServer]) -> None:
+async def test_cors_preflight_on_mcp_and_token(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     paths = ("/mcp", "/oauth/token", "/oauth/register", "/.well-known/oauth-authorization-server")
     for path in paths:
@@ -205,7 +204,7 @@ async def test_cors_preflight_on_mcp_and_token(server: tuple[Api, PortServer]) -
     assert "access-control-allow-origin" not in r.headers
 
 
-async def test_revoked_token_gets_401_at_mcp(server: tuple[Api, PortServer]) -> None:
+async def test_revoked_token_gets_401_at_mcp(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
     other = await api.sign_in("jane@acme.com", token_name="other")
@@ -228,7 +227,7 @@ async def test_revoked_token_gets_401_at_mcp(server: tuple[Api, PortServer]) -> 
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
 
 
-async def test_modern_protocol_client(server: tuple[Api, PortServer]) -> None:
+async def test_modern_protocol_client(server: tuple[Api, LiveServer]) -> None:
     """The SDK's high-level Client negotiates the newer stateless protocol; same answers."""
     api, srv = server
     token = await api.sign_in("jane@acme.com")
@@ -251,11 +250,8 @@ async def test_tool_runs_in_process_with_the_callers_request_id(
 ) -> None:
     caplog.set_level(logging.INFO, logger="crmkit.access")
     application = create_app(settings, clock=clock, access_log=True)
-    srv = PortServer(application, port)
-    await srv.start()
-    try:
-        async with httpx.AsyncClient(base_url=srv.url) as http:
-            token = await Api(http, smtp.inbox, application).sign_in("jane@acme.com")
+    async with serve(application, smtp, port) as (api, srv):
+        token = await api.sign_in("jane@acme.com")
         headers = {"Authorization": f"Bearer {token}", "X-Request-Id": "trace-42"}
         async with (
             httpx2.AsyncClient(headers=headers) as http2,
@@ -265,8 +261,6 @@ async def test_tool_runs_in_process_with_the_callers_request_id(
             await session.initialize()
             result = await session.call_tool("request", {"method": "GET", "path": "/whoami"})
             assert result.is_error is False
-    finally:
-        srv.stop()
     traced = [r.getMessage() for r in caplog.records if "id=trace-42" in r.getMessage()]
     # The inner GET /whoami ran through the same app (its own access line) with the outer id.
     assert any('"GET /whoami" 200' in line for line in traced), traced
@@ -283,7 +277,7 @@ async def test_in_process_app_without_lifespan_answers_503_not_500(api: Api) -> 
 
 
 async def test_get_and_delete_mcp_are_405_for_a_stateless_server(
-    server: tuple[Api, PortServer],
+    server: tuple[Api, LiveServer],
 ) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")

@@ -5,15 +5,15 @@ Written against issue 3's wire contract; it fails until that branch is merged.""
 from __future__ import annotations
 
 import mcp_util
-from conftest import Api
-from mcp_util import PortServer, mcp_session, text_of
+from conftest import Api, LiveServer
+from mcp_util import mcp_session, text_of
 
 port = mcp_util.port
 env = mcp_util.env
 server = mcp_util.server
 
 
-async def test_post_contacts_through_the_tool(server: tuple[Api, PortServer]) -> None:
+async def test_post_contacts_through_the_tool(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     token = await api.sign_in("jane@acme.com")
     before = await api.rt.db.one("SELECT COUNT(*) FROM contacts")

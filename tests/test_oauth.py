@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import Api, Smtp
-from mcp_util import authorize_url, flow_of, pkce, redeem, register, walk_signin
+from foundation_util import count
+from mcp_util import authorize_url, flow_of, pkce, redeem, refresh, register, walk_signin
 
 from crmkit.app import create_app
 from crmkit.clock import FixedClock
@@ -17,11 +18,6 @@ from crmkit.config import Settings
 
 BASE = "http://testserver"
 CALLBACK = "https://claude.ai/api/mcp/auth_callback"
-
-
-async def count(api: Api, table: str) -> int:
-    row = await api.rt.db.one(f"SELECT COUNT(*) FROM {table}")
-    return int(row[0])
 
 
 async def code_for(api: Api, email: str = "jane@acme.com", **extra: str) -> tuple[str, str, str]:
@@ -100,16 +96,16 @@ async def test_register_public_client(api: Api) -> None:
     ],
 )
 async def test_register_refuses_bad_redirect_uris(api: Api, uris: object) -> None:
-    before = await count(api, "oauth_clients")
+    before = await count(api.rt.db, "oauth_clients")
     r = await api.post("/oauth/register", json={"client_name": "x", "redirect_uris": uris})
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_redirect_uri"
     assert r.json()["error_description"]
-    assert await count(api, "oauth_clients") == before
+    assert await count(api.rt.db, "oauth_clients") == before
 
 
 async def test_register_refuses_bad_metadata(api: Api) -> None:
-    before = await count(api, "oauth_clients")
+    before = await count(api.rt.db, "oauth_clients")
     for body in (
         b"not json",
         b"[1]",
@@ -119,18 +115,18 @@ async def test_register_refuses_bad_metadata(api: Api) -> None:
         r = await api.post("/oauth/register", content=body)
         assert r.status_code == 400, body
         assert r.json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
-    assert await count(api, "oauth_clients") == before
+    assert await count(api.rt.db, "oauth_clients") == before
 
 
 async def test_registrations_are_rate_limited(api: Api) -> None:
     for _ in range(20):
         await register(api.http)
-    before = await count(api, "oauth_clients")
+    before = await count(api.rt.db, "oauth_clients")
     r = await api.post("/oauth/register", json={"redirect_uris": [CALLBACK]})
     assert r.status_code == 429
     assert r.json()["error"] == "rate_limited"
     assert int(r.headers["retry-after"]) > 0
-    assert await count(api, "oauth_clients") == before
+    assert await count(api.rt.db, "oauth_clients") == before
 
 
 # --- authorize --------------------------------------------------------------------------------
@@ -212,7 +208,7 @@ async def test_deny_goes_back_with_access_denied(api: Api) -> None:
         "error_description": "the user denied access",
         "state": "s2",
     }
-    assert await count(api, "oauth_codes") == 0
+    assert await count(api.rt.db, "oauth_codes") == 0
 
 
 async def test_new_workspace_from_the_consent_page(api: Api) -> None:
@@ -303,13 +299,13 @@ async def test_code_exchange_gives_an_ordinary_token(api: Api) -> None:
 
 async def test_wrong_verifier_burns_the_code(api: Api) -> None:
     client_id, code, verifier = await code_for(api)
-    tokens_before = await count(api, "tokens")
+    tokens_before = await count(api.rt.db, "tokens")
     other, _ = pkce()
     r = await redeem(api.http, client_id, code, other)
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     r = await redeem(api.http, client_id, code, verifier)
     assert r.json()["error"] == "invalid_grant"
-    assert await count(api, "tokens") == tokens_before
+    assert await count(api.rt.db, "tokens") == tokens_before
 
 
 @pytest.mark.parametrize("verifier", ["", "short", "x" * 129, "a" * 42 + "!"])
@@ -329,27 +325,20 @@ async def test_reused_code_fails_and_revokes_what_it_issued(api: Api) -> None:
     assert (await api.get("/whoami", token)).status_code == 401
     row = await api.rt.db.one("SELECT detail FROM audit WHERE action = 'oauth.revoke'")
     assert row == ("authorization code replayed",)
-    r = await api.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first.json()["refresh_token"],
-            "client_id": client_id,
-        },
-    )
+    r = await refresh(api.http, client_id, first.json()["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
 
 
 async def test_code_bound_to_redirect_uri_and_client(api: Api) -> None:
     client_id, code, verifier = await code_for(api)
-    tokens_before = await count(api, "tokens")
+    tokens_before = await count(api.rt.db, "tokens")
     r = await redeem(api.http, client_id, code, verifier, uri="https://claude.com/cb")
     assert r.json()["error"] == "invalid_grant"
     client_id2, code2, verifier2 = await code_for(api)
     other_client = await register(api.http)
     r = await redeem(api.http, other_client, code2, verifier2)
     assert r.json()["error"] == "invalid_grant"
-    assert await count(api, "tokens") == tokens_before + 0
+    assert await count(api.rt.db, "tokens") == tokens_before + 0
 
 
 async def test_unknown_client_is_invalid_client(api: Api) -> None:
@@ -372,8 +361,7 @@ async def test_code_expires_after_ten_minutes(api: Api, clock: FixedClock) -> No
 async def test_refresh_rotates(api: Api) -> None:
     client_id, code, verifier = await code_for(api)
     first = (await redeem(api.http, client_id, code, verifier)).json()
-    data = {"grant_type": "refresh_token", "client_id": client_id}
-    r = await api.post("/oauth/token", data={**data, "refresh_token": first["refresh_token"]})
+    r = await refresh(api.http, client_id, first["refresh_token"])
     assert r.status_code == 200, r.text
     second = r.json()
     assert (await api.get("/whoami", second["access_token"])).status_code == 200
@@ -382,10 +370,10 @@ async def test_refresh_rotates(api: Api) -> None:
     tokens = await api.json("GET", "/tokens", second["access_token"])
     assert [t["name"] for t in tokens.json()["data"]] == ["Claude"]
     # The old refresh token is dead; presenting it kills the family.
-    r = await api.post("/oauth/token", data={**data, "refresh_token": first["refresh_token"]})
+    r = await refresh(api.http, client_id, first["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
     assert (await api.get("/whoami", second["access_token"])).status_code == 401
-    r = await api.post("/oauth/token", data={**data, "refresh_token": second["refresh_token"]})
+    r = await refresh(api.http, client_id, second["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -393,14 +381,7 @@ async def test_refresh_by_another_client_is_refused(api: Api) -> None:
     client_id, code, verifier = await code_for(api)
     first = (await redeem(api.http, client_id, code, verifier)).json()
     other = await register(api.http, name="Other")
-    r = await api.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": other,
-            "refresh_token": first["refresh_token"],
-        },
-    )
+    r = await refresh(api.http, other, first["refresh_token"])
     assert r.json()["error"] == "invalid_grant"
 
 
@@ -473,14 +454,7 @@ async def test_logs_never_show_codes_or_tokens(
             client_id, code, verifier = await code_for(api)
             mail_code = smtp.inbox.code_for("jane@acme.com")
             first = (await redeem(http, client_id, code, verifier)).json()
-            r = await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "refresh_token",
-                    "refresh_token": first["refresh_token"],
-                    "client_id": client_id,
-                },
-            )
+            r = await refresh(http, client_id, first["refresh_token"])
             second = r.json()
             await http.post(
                 "/oauth/revoke", data={"token": second["access_token"], "client_id": client_id}

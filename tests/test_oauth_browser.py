@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import mcp_util
 import pytest
-from conftest import Api
-from mcp_util import PortServer, authorize_url, pkce, redeem, register
+from conftest import Api, LiveServer
+from mcp_util import authorize_url, pkce, redeem, register
 from playwright.async_api import async_playwright, expect
 
 port = mcp_util.port
@@ -66,7 +66,7 @@ def callback() -> Iterator[str]:
 
 
 async def test_sign_in_in_headless_chromium(
-    server: tuple[Api, PortServer], callback: str, tmp_path: Path
+    server: tuple[Api, LiveServer], callback: str, tmp_path: Path
 ) -> None:
     api, srv = server
     client_id = await register(api.http, name="Claude", uri=callback)

@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import mcp_util
-from conftest import Api
+from conftest import Api, LiveServer
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-from mcp_util import PortServer, mcp_session, text_of, walk_signin
+from mcp_util import mcp_session, refresh, text_of, walk_signin
 
 port = mcp_util.port
 env = mcp_util.env
@@ -41,7 +41,7 @@ class Storage:
 
 
 def provider_for(
-    api: Api, srv: PortServer, browser: httpx.AsyncClient, email: str
+    api: Api, srv: LiveServer, browser: httpx.AsyncClient, email: str
 ) -> tuple[OAuthClientProvider, Storage, dict[str, Any]]:
     storage = Storage()
     seen: dict[str, Any] = {}
@@ -69,7 +69,7 @@ async def whoami_status(api: Api, token: str) -> int:
     return (await api.get("/whoami", token)).status_code
 
 
-async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, PortServer]) -> None:
+async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     async with httpx.AsyncClient(base_url=srv.url) as browser:
         provider, storage, seen = provider_for(api, srv, browser, "jane@acme.com")
@@ -114,29 +114,15 @@ async def test_full_oauth_flow_with_the_sdk(server: tuple[Api, PortServer]) -> N
 
     # The rotated refresh token is dead, and presenting it kills the whole family.
     client_id = storage.client.client_id
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": first.refresh_token,
-            "client_id": client_id,
-        },
-    )
+    r = await refresh(api.http, client_id, first.refresh_token)
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"
     assert await whoami_status(api, second.access_token) == 401
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": second.refresh_token,
-            "client_id": client_id,
-        },
-    )
+    r = await refresh(api.http, client_id, second.refresh_token)
     assert r.json()["error"] == "invalid_grant"
 
 
-async def test_revocation_ends_mcp_access(server: tuple[Api, PortServer]) -> None:
+async def test_revocation_ends_mcp_access(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     async with httpx.AsyncClient(base_url=srv.url) as browser:
         provider, storage, _ = provider_for(api, srv, browser, "jane@acme.com")
@@ -153,18 +139,11 @@ async def test_revocation_ends_mcp_access(server: tuple[Api, PortServer]) -> Non
     assert r.status_code == 401
     assert "resource_metadata=" in r.headers["www-authenticate"]
     # Its refresh token died with it.
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": storage.tokens.refresh_token or "",
-            "client_id": storage.client.client_id,
-        },
-    )
+    r = await refresh(api.http, storage.client.client_id, storage.tokens.refresh_token or "")
     assert r.json()["error"] == "invalid_grant"
 
 
-async def test_token_revoked_in_tokens_stops_refresh(server: tuple[Api, PortServer]) -> None:
+async def test_token_revoked_in_tokens_stops_refresh(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     async with httpx.AsyncClient(base_url=srv.url) as browser:
         provider, storage, _ = provider_for(api, srv, browser, "jane@acme.com")
@@ -175,13 +154,6 @@ async def test_token_revoked_in_tokens_stops_refresh(server: tuple[Api, PortServ
     token_id = who.json()["data"]["token"]["handle"].removeprefix("token/")
     other = await api.sign_in("jane@acme.com")
     assert (await api.delete(f"/tokens/{token_id}", other)).status_code == 200
-    r = await api.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": storage.tokens.refresh_token or "",
-            "client_id": storage.client.client_id,
-        },
-    )
+    r = await refresh(api.http, storage.client.client_id, storage.tokens.refresh_token or "")
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_grant"

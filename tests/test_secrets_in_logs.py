@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CODE_RE, LiveServer, Smtp
+from conftest import CODE_RE, Smtp, serve
 from foundation_util import JSON
 
 from crmkit.app import create_app
@@ -19,17 +19,11 @@ from crmkit.config import Settings
 
 @pytest.fixture
 async def logged_server(
-    settings: Settings, clock: FixedClock
+    settings: Settings, clock: FixedClock, smtp: Smtp
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """The app on uvicorn with our access log ON (the shared `live` fixture turns it off)."""
-    app = create_app(settings, clock=clock, access_log=True)
-    server = LiveServer(app)
-    await server.start()
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            yield http, app
-    finally:
-        server.stop()
+    async with serve(create_app(settings, clock=clock, access_log=True), smtp) as (api, _):
+        yield api.http, api.app
 
 
 def all_codes(smtp: Smtp) -> list[str]:

@@ -27,9 +27,24 @@ def role_path(team, who: str) -> str:
     return f"/workspaces/{team['workspace']}/members/{team[who + '_id']}/role"
 
 
+async def promote(
+    api, team, who: str = "bob", code: str | None = None, *, by=None, role="admin", header=False
+):
+    """POST the role change (admin by default) as Ann (or `by`), with `code` in the query
+    or, with header=True, in X-Escalation-Code."""
+    path = role_path(team, who)
+    headers = {}
+    if code is not None and header:
+        headers["X-Escalation-Code"] = code
+    elif code is not None:
+        path += f"?code={code}"
+    token = team["ann"] if by is None else by
+    return await api.json("POST", path, token, json={"role": role}, headers=headers)
+
+
 async def ask(api, team, who: str = "bob") -> str:
     """Ask to promote someone; returns the code emailed to Ann."""
-    r = await api.json("POST", role_path(team, who), team["ann"], json={"role": "admin"})
+    r = await promote(api, team, who)
     assert r.status_code == 403, r.text
     body = error(r)
     assert body["code"] == "escalation_required"
@@ -54,9 +69,7 @@ async def test_a_code_for_promoting_bob_unlocks_nothing_else(api, team):
     before = await snapshot(api)
     workspace = team["workspace"]
 
-    r = await api.json(
-        "POST", role_path(team, "cat") + f"?code={code}", team["ann"], json={"role": "admin"}
-    )
+    r = await promote(api, team, "cat", code)
     assert r.status_code == 403 and error(r)["code"] == "invalid_code"
     r = await api.json(
         "DELETE", f"/workspaces/{workspace}", team["ann"], headers={"X-Escalation-Code": code}
@@ -71,11 +84,9 @@ async def test_a_code_for_promoting_bob_unlocks_nothing_else(api, team):
     )
     assert r.status_code == 200, r.text
     assert (await roles(api, workspace))["bob@acme.com"] == "admin"
-    r = await api.json("POST", role_path(team, "bob"), team["ann"], json={"role": "member"})
+    r = await promote(api, team, "bob", role="member")
     assert r.status_code == 200  # demotion needs no step-up
-    r = await api.json(
-        "POST", role_path(team, "bob") + f"?code={code}", team["ann"], json={"role": "admin"}
-    )
+    r = await promote(api, team, "bob", code)
     assert r.status_code == 403 and error(r)["code"] == "invalid_code"  # single use
 
 
@@ -88,9 +99,7 @@ async def test_a_code_is_bound_to_the_user_who_asked(api, team):
     )
     assert r.status_code == 200
     cat = await api.sign_in("cat@acme.com")
-    r = await api.json(
-        "POST", role_path(team, "bob") + f"?code={code}", cat, json={"role": "admin"}
-    )
+    r = await promote(api, team, "bob", code, by=cat)
     assert r.status_code == 403 and error(r)["code"] == "invalid_code"
     assert (await roles(api, team["workspace"]))["bob@acme.com"] == "member"
 
@@ -99,13 +108,9 @@ async def test_five_wrong_codes_burn_it(api, team):
     code = await ask(api, team)
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(5):
-        r = await api.json(
-            "POST", role_path(team, "bob") + f"?code={wrong}", team["ann"], json={"role": "admin"}
-        )
+        r = await promote(api, team, "bob", wrong)
         assert r.status_code == 403 and error(r)["code"] == "invalid_code"
-    r = await api.json(
-        "POST", role_path(team, "bob") + f"?code={code}", team["ann"], json={"role": "admin"}
-    )
+    r = await promote(api, team, "bob", code)
     assert r.status_code == 403 and error(r)["code"] == "invalid_code"
     assert (await roles(api, team["workspace"]))["bob@acme.com"] == "member"
 
@@ -113,22 +118,10 @@ async def test_five_wrong_codes_burn_it(api, team):
 async def test_the_header_works_and_codes_expire(api, team, clock):
     code = await ask(api, team)
     clock.advance(601)
-    r = await api.json(
-        "POST",
-        role_path(team, "bob"),
-        team["ann"],
-        json={"role": "admin"},
-        headers={"X-Escalation-Code": code},
-    )
+    r = await promote(api, team, "bob", code, header=True)
     assert r.status_code == 403 and error(r)["code"] == "invalid_code"
     code = await ask(api, team)
-    r = await api.json(
-        "POST",
-        role_path(team, "bob"),
-        team["ann"],
-        json={"role": "admin"},
-        headers={"X-Escalation-Code": code},
-    )
+    r = await promote(api, team, "bob", code, header=True)
     assert r.status_code == 200, r.text
     assert r.json()["data"] == {
         "handle": f"user/{team['bob_id']}",
@@ -142,7 +135,7 @@ async def test_escalation_mails_are_rate_limited(api, team):
     for _ in range(5):
         await ask(api, team)
     sent = len(api.inbox.to("ann@acme.com"))
-    r = await api.json("POST", role_path(team, "bob"), team["ann"], json={"role": "admin"})
+    r = await promote(api, team, "bob")
     assert r.status_code == 429
     assert error(r)["code"] == "rate_limited"
     assert int(r.headers["Retry-After"]) > 0
@@ -151,7 +144,7 @@ async def test_escalation_mails_are_rate_limited(api, team):
 
 async def test_no_code_is_left_usable_when_the_mail_fails(api, team):
     api.inbox.refuse = True
-    r = await api.json("POST", role_path(team, "bob"), team["ann"], json={"role": "admin"})
+    r = await promote(api, team, "bob")
     assert r.status_code == 503 and error(r)["code"] == "email_unavailable"
     row = await api.rt.db.one("SELECT COUNT(*) FROM codes WHERE key LIKE 'stepup:%'")
     assert row[0] == 0

@@ -114,7 +114,7 @@ async def test_revoke_own_token_kills_it_at_once(api: Any) -> None:
     other_handle = await token_handle(api, other)
     assert (await api.delete(f"/tokens/{other_handle}", other)).status_code == 200
     assert_error(await whoami(api, other), 401, "invalid_token")
-    audit = await count(api.app, "audit", "action = 'token.revoke'")
+    audit = await count(api.rt.db, "audit", "action = 'token.revoke'")
     assert audit == 2
 
 
@@ -134,8 +134,8 @@ async def test_revoking_another_users_token_is_404_and_changes_nothing(api: Any)
     for bad in ("nonsense", "contact/c_abc", "token", "token/t_", "t_", "t_" + "A" * 12):
         assert_error(await api.delete(f"/tokens/{bad}", jane), 404, "not_found")
     assert (await whoami(api, bob)).status_code == 200
-    assert await count(api.app, "tokens", "revoked_at IS NOT NULL") == 0
-    assert await count(api.app, "audit", "action = 'token.revoke'") == 0
+    assert await count(api.rt.db, "tokens", "revoked_at IS NOT NULL") == 0
+    assert await count(api.rt.db, "audit", "action = 'token.revoke'") == 0
 
 
 async def test_token_list_marks_current_and_spans_workspaces(api: Any) -> None:

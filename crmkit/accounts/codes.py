@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable
 
+from crmkit.accounts import ratelimit
+from crmkit.errors import EmailUnavailable
+from crmkit.mail import MailError
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
 from crmkit.store.db import Tx
@@ -39,6 +43,38 @@ async def issue(rt: Runtime, tx: Tx, key: str) -> tuple[str, bytes]:
 async def withdraw(tx: Tx, key: str, d: bytes) -> None:
     """Remove the code we just issued (e.g. its mail could not be sent), not a newer one."""
     await store.delete_code(tx, key, d)
+
+
+async def mail_code(
+    rt: Runtime,
+    *,
+    key: str,
+    limits: list[ratelimit.Limit],
+    rate_hint: str,
+    to: str,
+    subject: Callable[[str], str],
+    body: Callable[[str], str],
+    what: str,
+    record: Callable[[Tx], Awaitable[None]] | None = None,
+) -> None:
+    """Count the request against `limits`, issue a code for `key` and email it to `to`.
+
+    The rate limit, the code and `record` (e.g. an audit row) commit together before the mail
+    goes out, so no transaction is held open across SMTP. If the mail fails, the code is
+    withdrawn (a code nobody received must not stay valid) and EmailUnavailable(`what`) raised.
+    `subject` and `body` build the mail text from the code.
+    """
+    async with rt.db.write() as tx:
+        await ratelimit.hit(rt, tx, limits, rate_hint)
+        code, d = await issue(rt, tx, key)
+        if record is not None:
+            await record(tx)
+    try:
+        await rt.mailer.send(to, subject(code), body(code))
+    except MailError:
+        async with rt.db.write() as tx:
+            await withdraw(tx, key, d)
+        raise EmailUnavailable(what) from None
 
 
 async def check(rt: Runtime, tx: Tx, key: str, code: str) -> bool:

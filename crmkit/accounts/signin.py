@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crmkit.accounts import audit, codes, members, ratelimit, tokens, users
-from crmkit.errors import CrmError, InvalidCode, ServiceUnavailable
-from crmkit.mail import MailError
+from crmkit.errors import InvalidCode
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
 from crmkit.store.db import Tx
@@ -27,45 +26,24 @@ def login_key(email: str) -> str:
 
 async def request_code(rt: Runtime, raw_email: str, client_ip: str) -> str:
     email = users.normalize_email(raw_email)
-    key = login_key(email)
-    async with rt.db.write() as tx:
-        await ratelimit.hit(
-            rt,
-            tx,
-            [
-                ratelimit.Limit(
-                    f"login-ip:{client_ip}",
-                    PER_IP,
-                    WINDOW_SECONDS,
-                    "code requests from this address",
-                ),
-                ratelimit.Limit(
-                    f"login-email:{email}",
-                    PER_EMAIL,
-                    WINDOW_SECONDS,
-                    "code requests for this email",
-                ),
-            ],
-            RATE_HINT,
-        )
-        code, digest = await codes.issue(rt, tx, key)
-    try:
-        await rt.mailer.send(
-            email, f"Your crmkit sign-in code: {code}", _login_mail(rt, email, code)
-        )
-    except MailError:
-        async with rt.db.write() as tx:
-            await codes.withdraw(tx, key, digest)
-        raise email_unavailable() from None
-    return email
-
-
-def email_unavailable() -> CrmError:
-    return ServiceUnavailable(
-        "the sign-in email could not be sent (the mail server refused or is unreachable)",
-        "try again in a minute; if it keeps failing, the operator should check CRMKIT_SMTP_URL",
-        code="email_unavailable",
+    await codes.mail_code(
+        rt,
+        key=login_key(email),
+        limits=[
+            ratelimit.Limit(
+                f"login-ip:{client_ip}", PER_IP, WINDOW_SECONDS, "code requests from this address"
+            ),
+            ratelimit.Limit(
+                f"login-email:{email}", PER_EMAIL, WINDOW_SECONDS, "code requests for this email"
+            ),
+        ],
+        rate_hint=RATE_HINT,
+        to=email,
+        subject=lambda code: f"Your crmkit sign-in code: {code}",
+        body=lambda code: _login_mail(rt, email, code),
+        what="sign-in",
     )
+    return email
 
 
 def _login_mail(rt: Runtime, email: str, code: str) -> str:

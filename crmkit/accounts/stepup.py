@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
 from crmkit.accounts import audit, codes, ratelimit
-from crmkit.errors import CrmError, Forbidden, ServiceUnavailable
-from crmkit.mail import MailError
+from crmkit.errors import CrmError, Forbidden
 from crmkit.principal import Principal
 from crmkit.runtime import Runtime
 from crmkit.store.db import Tx
@@ -45,22 +44,8 @@ async def challenge(
     rt: Runtime, who: Principal, action: str, target: str, workspace_id: str, what: str
 ) -> NoReturn:
     """Email a code for (who, action, target) and answer 403 escalation_required."""
-    k = key(who.user_id, action, target)
-    async with rt.db.write() as tx:
-        await ratelimit.hit(
-            rt,
-            tx,
-            [
-                ratelimit.Limit(
-                    f"stepup-mail:{who.user_id}",
-                    MAIL_PER_USER,
-                    MAIL_WINDOW_SECONDS,
-                    "confirmation codes for you",
-                )
-            ],
-            "wait for Retry-After seconds; a code already sent stays valid for 10 minutes",
-        )
-        code, digest = await codes.issue(rt, tx, k)
+
+    async def record(tx: Tx) -> None:
         await audit.record(
             tx,
             workspace_id=workspace_id,
@@ -70,18 +55,25 @@ async def challenge(
             detail=f"{action}: {what}",
             actor=who,
         )
-    try:
-        await rt.mailer.send(
-            who.email, f"Your crmkit confirmation code: {code}", _mail(rt, who, code, what)
-        )
-    except MailError:
-        async with rt.db.write() as tx:
-            await codes.withdraw(tx, k, digest)
-        raise ServiceUnavailable(
-            "the confirmation email could not be sent (the mail server refused or is unreachable)",
-            "try again in a minute; if it keeps failing, the operator should check CRMKIT_SMTP_URL",
-            code="email_unavailable",
-        ) from None
+
+    await codes.mail_code(
+        rt,
+        key=key(who.user_id, action, target),
+        limits=[
+            ratelimit.Limit(
+                f"stepup-mail:{who.user_id}",
+                MAIL_PER_USER,
+                MAIL_WINDOW_SECONDS,
+                "confirmation codes for you",
+            )
+        ],
+        rate_hint="wait for Retry-After seconds; a code already sent stays valid for 10 minutes",
+        to=who.email,
+        subject=lambda code: f"Your crmkit confirmation code: {code}",
+        body=lambda code: _mail(rt, who, code, what),
+        what="confirmation",
+        record=record,
+    )
     raise Forbidden(
         f"{what} needs confirmation: a 6-digit code was emailed to {who.email}",
         "ask the user for the code, then repeat the SAME request with ?code=<code> or the header "
