@@ -114,7 +114,7 @@ async def test_an_existing_user_joins_on_next_sign_in_and_keeps_their_workspace(
     workspace, _ = await ids(api, ann)
     assert (await invite(api, ann, workspace, "bob@acme.com")).status_code == 201
     bob2 = await api.sign_in("bob@acme.com")
-    assert (await ids(api, bob2))[0] == workspace  # lands where the invite promised
+    assert (await ids(api, bob2))[0] == bob_home  # joins, but lands where he worked
     rows = (await api.json("GET", "/workspaces", bob2)).json()["data"]
     assert {row["handle"] for row in rows} == {f"workspace/{bob_home}", f"workspace/{workspace}"}
     assert (await ids(api, bob))[0] == bob_home  # his old token is untouched
@@ -231,3 +231,23 @@ async def test_invites_are_rate_limited(api):
     assert error(r)["code"] == "rate_limited"
     assert int(r.headers["Retry-After"]) > 0
     assert len(api.inbox.to("bob@acme.com")) == before
+
+
+async def test_an_invite_never_moves_an_existing_users_sign_in(api: Api) -> None:
+    """An invitation nobody asked for must not redirect a user's next token (and the writes of
+    their agent) into the inviter's workspace: they join it, but land where they worked."""
+    victim = await api.sign_in("vic@corp.com")
+    home = (await api.json("GET", "/whoami", victim)).json()["data"]["workspace"]["handle"]
+    attacker = await api.sign_in("mallory@evil.com")
+    trap = await create_workspace(api, attacker, "vic's workspace")
+    assert (await invite(api, attacker, trap, "vic@corp.com")).status_code == 201
+
+    r = await api.post("/auth/request", json={"email": "vic@corp.com"})
+    code = api.inbox.code_for("vic@corp.com")
+    r = await api.post("/auth/verify", json={"email": "vic@corp.com", "code": code})
+    assert r.status_code == 201, r.text
+    assert f"# joined workspace/{trap}" in r.text
+    assert f"to work there: POST /workspaces/{trap}/tokens" in r.text
+    assert f"workspace={home}" in r.text  # the new token still acts at home
+    members = await api.get(f"/workspaces/{trap}/members", attacker)
+    assert "email=vic@corp.com role=member" in members.text  # joined, as the issue asks

@@ -83,12 +83,20 @@ async def verify(rt: Runtime, raw_email: str, code: str, token_name: str | None)
     return await sign_in(rt, email, name)
 
 
-async def admit(rt: Runtime, tx: Tx, email: str) -> tuple[users.User, list[members.Joined]]:
+@dataclass(frozen=True)
+class Admitted:
+    user: users.User
+    joined: list[members.Joined]
+    home: str | None  # where they worked before this sign-in, if anywhere
+
+
+async def admit(rt: Runtime, tx: Tx, email: str) -> Admitted:
     """Every sign-in path (API, OAuth page, CLI) starts here: create the user if new and join
     the workspaces they were invited to."""
     user = await users.ensure_user(rt, tx, email)
+    home = await store.landing_workspace(tx, user.id)
     joined = await members.accept_pending(rt, tx, user.id, email)
-    return user, joined
+    return Admitted(user, joined, home)
 
 
 async def sign_in(
@@ -97,14 +105,16 @@ async def sign_in(
     """Create the user if new, join the workspaces they are invited to, pick their workspace
     and mint a token, in one transaction.
 
-    Invites are accepted before the landing workspace is picked, so a brand-new invitee lands
-    in the invited workspace and gets no personal one; someone who just accepted an invite
-    lands in (the newest) invited workspace, since that is what the invitation mail promised.
+    Where the token lands: someone who already worked somewhere lands there again, so an
+    invitation they never asked for cannot redirect their agent's writes into a stranger's
+    workspace (they join it, and the reply says how to switch). Someone with no workspace yet
+    lands in the newest invited one and gets no personal workspace.
     """
     async with rt.db.write() as tx:
-        user, joined = await admit(rt, tx, email)
-        if workspace_id is None and joined:
-            workspace_id = joined[-1].workspace_id
+        admitted = await admit(rt, tx, email)
+        user, joined = admitted.user, admitted.joined
+        if workspace_id is None:
+            workspace_id = admitted.home or (joined[-1].workspace_id if joined else None)
         if workspace_id is None:
             workspace_id = await users.landing_workspace(rt, tx, user)
         minted = await tokens.mint(

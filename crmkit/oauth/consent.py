@@ -17,7 +17,7 @@ from crmkit.store import oauth as store
 async def signed_in(rt: Runtime, email: str) -> str:
     """After a good code: the user (created on first sign-in, with a first workspace)."""
     async with rt.db.write() as tx:
-        user, _ = await signin.admit(rt, tx, email)
+        user = (await signin.admit(rt, tx, email)).user
         await users.landing_workspace(rt, tx, user)
     return user.id
 

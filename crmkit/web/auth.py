@@ -52,6 +52,11 @@ async def verify_code(call: Call) -> Record:
     }
     joined = [
         f"joined workspace/{j.workspace_id} ({j.name}) as {j.role}, by invitation"
+        + (
+            ""
+            if j.workspace_id == done.token.workspace_id
+            else f"; to work there: POST /workspaces/{j.workspace_id}/tokens"
+        )
         for j in done.joined
     ]
     return Record(
