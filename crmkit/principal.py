@@ -17,6 +17,11 @@ class Principal:
     plan: str
     token_created_at: int
     token_last_used_at: int
+    grant_id: str | None = None  # set when an OAuth connector holds the token
+
+    @property
+    def via_connector(self) -> bool:
+        return self.grant_id is not None
 
     @property
     def is_admin(self) -> bool:

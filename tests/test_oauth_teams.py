@@ -52,3 +52,40 @@ async def test_new_workspace_on_the_page_respects_the_cap(api: Api) -> None:
     assert "lets you own 2 workspaces and you own 2" in r.text, r.text
     assert await api.rt.db.one("SELECT count(*) FROM workspaces") == before
     assert await api.rt.db.one("SELECT count(*) FROM oauth_codes") == (0,)
+
+
+async def test_a_connector_token_stays_in_the_workspace_the_user_approved(api: Api) -> None:
+    token = await api.sign_in("jane@acme.com")
+    home = (await api.json("GET", "/whoami", token)).json()["data"]["workspace"]["handle"]
+    home_id = home.partition("/")[2]
+    other = await create_workspace(api, token, "Private")
+
+    client_id = await register(api.http)
+    verifier, challenge = pkce()
+    walk = await walk_signin(
+        api.http,
+        authorize_url(client_id, challenge),
+        api.inbox,
+        "jane@acme.com",
+        workspace=home_id,
+    )
+    granted = (await redeem(api.http, client_id, walk.params["code"], verifier)).json()
+    connector = granted["access_token"]
+    tokens_before = await api.rt.db.one("SELECT count(*) FROM tokens")
+
+    for method, path in [
+        ("POST", f"/workspaces/{other}/tokens"),  # switching would outlive the grant
+        ("POST", f"/workspaces/{home_id}/tokens"),
+        ("GET", f"/workspaces/{other}/members"),
+        ("PATCH", f"/workspaces/{other}"),
+    ]:
+        r = await api.json(method, path, connector, json={"name": "x"})
+        assert r.status_code == 403, (method, path, r.text)
+        assert r.json()["error"]["code"] == "connector_scope"
+        assert "connect it again" in r.json()["error"]["hint"]
+    assert await api.rt.db.one("SELECT count(*) FROM tokens") == tokens_before
+
+    # Its own workspace still works, and the user's ordinary token is not confined.
+    r = await api.get(f"/workspaces/{home_id}/members", connector)
+    assert r.status_code == 200 and "email=jane@acme.com" in r.text
+    assert (await api.post(f"/workspaces/{other}/tokens", token, json={})).status_code == 201

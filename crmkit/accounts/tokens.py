@@ -58,11 +58,14 @@ async def mint(
     workspace_id: str,
     name: str,
     actor: Principal | None = None,
+    grant_id: str | None = None,
 ) -> Minted:
     raw = PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("t")
     now = rt.clock.now()
-    await store.insert_token(tx, token_id, hash_token(raw), user_id, workspace_id, name, now)
+    await store.insert_token(
+        tx, token_id, hash_token(raw), user_id, workspace_id, name, now, grant_id
+    )
     await audit.record(
         tx,
         workspace_id=workspace_id,
@@ -115,6 +118,7 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
         plan=row[9],
         token_created_at=created_at,
         token_last_used_at=last_used_at,
+        grant_id=row[11],
     )
 
 

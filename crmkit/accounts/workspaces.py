@@ -57,6 +57,8 @@ async def authorize(conn: Conn, who: Principal, raw_id: str, *, admin: bool) -> 
     workspace_id = bare_id(raw_id, "workspace", "w")
     if workspace_id is None:
         raise not_found(raw_id)
+    if who.via_connector and workspace_id != who.workspace_id:
+        raise connector_scope(who)
     row = await accounts_store.membership(conn, workspace_id, who.user_id)
     if row is None:
         raise not_found(raw_id)
@@ -64,6 +66,16 @@ async def authorize(conn: Conn, who: Principal, raw_id: str, *, admin: bool) -> 
     if admin and access.role != "admin":
         raise admin_required(workspace_id)
     return access
+
+
+def connector_scope(who: Principal) -> Forbidden:
+    return Forbidden(
+        f"this token was given to the connector {who.token_name!r} for the workspace "
+        f"{who.workspace_name!r} only: it cannot mint tokens or act on other workspaces",
+        "to use another workspace from the app, disconnect and connect it again and pick that "
+        "workspace on the sign-in page",
+        code="connector_scope",
+    )
 
 
 def clean_name(name: str) -> str:
@@ -136,6 +148,10 @@ async def switch(
     rt: Runtime, who: Principal, raw_id: str, token_name: str | None
 ) -> tuple[tokens.Minted, str]:
     """Mint a token acting in another workspace the caller belongs to."""
+    if who.via_connector:
+        # A token minted here would outlive the connector's grant and reach past the
+        # workspace the user approved for it.
+        raise connector_scope(who)
     name = tokens.clean_name(token_name, "name")
     workspace_id = bare_id(raw_id, "workspace", "w")
     if workspace_id is None:

@@ -105,6 +105,7 @@ async def _mint(
         email=email,
         workspace_id=workspace_id,
         name=tokens.clean_name(client.name),
+        grant_id=grant_id,
     )
     await store.set_grant_token(tx, grant_id, minted.token_id)
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)

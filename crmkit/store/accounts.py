@@ -78,7 +78,7 @@ async def landing_workspace(conn: Conn, user_id: str) -> str | None:
 
 TOKEN_AUTH_SQL = (
     "SELECT t.id, t.name, t.user_id, t.workspace_id, t.created_at, t.last_used_at, t.revoked_at,"
-    " u.email, w.name, w.plan, m.role"
+    " u.email, w.name, w.plan, m.role, t.grant_id"
     " FROM tokens t JOIN users u ON u.id = t.user_id JOIN workspaces w ON w.id = t.workspace_id"
     " LEFT JOIN memberships m ON m.workspace_id = t.workspace_id AND m.user_id = t.user_id"
     " WHERE t.hash = ?"
@@ -90,12 +90,20 @@ async def token_for_auth(conn: Conn, digest: bytes) -> Row | None:
 
 
 async def insert_token(
-    tx: Tx, token_id: str, digest: bytes, user_id: str, workspace_id: str, name: str, now: int
+    tx: Tx,
+    token_id: str,
+    digest: bytes,
+    user_id: str,
+    workspace_id: str,
+    name: str,
+    now: int,
+    grant_id: str | None = None,
 ) -> None:
     await tx.execute(
-        "INSERT INTO tokens (id, hash, user_id, workspace_id, name, created_at, last_used_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (token_id, digest, user_id, workspace_id, name, now, now),
+        "INSERT INTO tokens"
+        " (id, hash, user_id, workspace_id, name, created_at, last_used_at, grant_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (token_id, digest, user_id, workspace_id, name, now, now, grant_id),
     )
 
 
