@@ -233,7 +233,7 @@ async def test_invites_are_rate_limited(api):
     assert len(api.inbox.to("bob@acme.com")) == before
 
 
-async def test_an_invite_never_moves_an_existing_users_sign_in(api: Api) -> None:
+async def test_an_invite_never_moves_an_existing_users_sign_in(api):
     """An invitation nobody asked for must not redirect a user's next token (and the writes of
     their agent) into the inviter's workspace: they join it, but land where they worked."""
     victim = await api.sign_in("vic@corp.com")
