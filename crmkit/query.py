@@ -133,13 +133,29 @@ def _search(value: str) -> str | None:
     return value or None
 
 
-def _limit(value: str) -> int:
-    if not value.isdigit() or len(value) > 6 or not 1 <= int(value) <= MAX_LIMIT:
-        raise _bad(
-            f"limit must be a whole number from 1 to {MAX_LIMIT}, got {value[:40]!r}",
-            f"use limit=1..{MAX_LIMIT} and follow '# next:' cursors for more rows",
-        )
+def whole_number(name: str, value: str, low: int, high: int, hint: str) -> int:
+    """A bounded count from a query string (limit=, days=), for every route that takes one.
+
+    ASCII digits only: str.isdigit() also accepts "²", which int() then refuses."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 6 or not low <= int(value) <= high:
+        raise _bad(f"{name} must be a whole number from {low} to {high}, got {value[:40]!r}", hint)
     return int(value)
+
+
+def parse_limit(value: str | None, default: int = DEFAULT_LIMIT) -> int:
+    if value is None:
+        return default
+    return whole_number(
+        "limit",
+        value,
+        1,
+        MAX_LIMIT,
+        f"use limit=1..{MAX_LIMIT} and follow '# next:' cursors for more rows",
+    )
+
+
+def _limit(value: str) -> int:
+    return parse_limit(value)
 
 
 def _sort(rs: S.RecordSpec, raw: str | None) -> tuple[str, bool]:

@@ -299,3 +299,21 @@ async def test_ref_email_domain_and_member_operators(api, token):
     assert [d["name"] for d in r.json()["data"]] == ["Initech"]
     r = await api.json("GET", "/companies?domain=gte:b", token)
     assert [d["name"] for d in r.json()["data"]] == ["Initech"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/contacts?limit=%C2%B2",  # "²": str.isdigit() says yes, int() says no
+        "/deals?limit=%D9%A3",  # Arabic-Indic three
+        "/activities?limit=%C2%B2",
+        "/audit?limit=%C2%B2",
+        "/reminders?limit=%C2%B2",
+        "/reminders?days=%C2%B2",
+    ],
+)
+async def test_non_ascii_digits_are_a_400_not_a_500(api, path):
+    token = await api.sign_in("digits@acme.com")
+    r = await api.json("GET", path, token)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_query"

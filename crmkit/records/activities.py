@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmkit import query
 from crmkit import spec as S
 from crmkit.accounts import audit
 from crmkit.clock import iso
@@ -81,11 +82,7 @@ async def log(
 
 
 def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 50
-    if not raw.isdigit() or len(raw) > 4 or not 1 <= int(raw) <= 200:
-        raise InvalidQuery(f"limit must be 1..200, got {raw[:20]!r}", "e.g. limit=20")
-    return int(raw)
+    return query.parse_limit(raw)
 
 
 async def for_record(
@@ -141,9 +138,8 @@ async def reminders(
     if days is None:
         until = now - now % 86400 + 86399
     else:
-        if not days.isdigit() or len(days) > 4 or int(days) > 3650:
-            raise InvalidQuery(f"days must be 0..3650, got {days[:20]!r}", "e.g. days=7")
-        until = now + int(days) * 86400
+        ahead = query.whole_number("days", days, 0, 3650, "e.g. days=7 looks a week ahead")
+        until = now + ahead * 86400
     rows = await store.due(rt.db, who.workspace_id, until, n)
     out = []
     for kind, id_, label, at, note in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmkit import query
 from crmkit.clock import iso
 from crmkit.errors import InvalidQuery
 from crmkit.principal import Principal
@@ -26,11 +27,7 @@ async def recent(
     action: str | None,
     limit: str | None,
 ) -> list[dict[str, Any]]:
-    n = 50
-    if limit is not None:
-        if not limit.isdigit() or len(limit) > 4 or not 1 <= int(limit) <= 200:
-            raise InvalidQuery(f"limit must be 1..200, got {limit[:20]!r}", "e.g. limit=20")
-        n = int(limit)
+    n = query.parse_limit(limit)
     rows = await store.recent(
         rt.db,
         who.workspace_id,

@@ -70,7 +70,7 @@ class Edge:
             await send(message)
 
         length = header(scope, b"content-length")
-        if length.isdigit() and int(length) > MAX_BODY:
+        if length.isascii() and length.isdigit() and int(length) > MAX_BODY:
             await self._send_error(scope, send_with_id, too_large())
         else:
             received = 0
