@@ -91,6 +91,8 @@ async def test_register_public_client(api: Api) -> None:
         ["ftp://claude.ai/cb"],
         ["https://user:pw@claude.ai/cb"],
         ["/relative"],
+        ["https://[::1/cb"],  # urlsplit raises on this one
+        ["https://claude.ai:99999/cb"],
         [],
         "https://claude.ai/cb",
     ],

@@ -64,7 +64,11 @@ def is_loopback(host: str | None) -> bool:
 def check_redirect_uri(uri: Any) -> str:
     if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH or _CONTROL.search(uri):
         raise _bad_redirect("each redirect URI must be a string of 1-2000 printable characters")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError:
+        raise _bad_redirect(f"redirect URI {uri!r} is not a valid URL") from None
     if "#" in uri:
         raise _bad_redirect(f"redirect URI {uri!r} must not contain a fragment")
     if parts.scheme == "https" and parts.hostname:
