@@ -8,6 +8,7 @@ error format. Stateless streamable HTTP with JSON replies, so any worker can ans
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -178,7 +179,29 @@ def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any]:
         )
     if body is not None and not isinstance(body, dict):
         raise ToolInputError('error: body must be a JSON object\nhint: e.g. {"name":"Jane Doe"}')
+    if body is not None:
+        _check_encodable(body)
     return method, path, body
+
+
+def _check_encodable(value: Any) -> None:
+    """What the HTTP API would refuse as JSON, refused here as a tool error (not a protocol
+    error): integers past 64 bits and NaN/Infinity, which JSON cannot carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ToolInputError(
+            "error: invalid_field: the body holds NaN or Infinity\nhint: send finite numbers"
+        )
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+        raise ToolInputError(
+            "error: invalid_field: the body holds an integer past 64 bits\n"
+            "hint: integers must fit in 64 bits; send very large numbers as strings"
+        )
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_encodable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_encodable(item)
 
 
 def text_only(path: str) -> str:

@@ -118,6 +118,10 @@ async def test_sign_in_and_oauth_paths_are_refused(
         ({"method": "POST", "path": "/contacts", "body": "x"}, "body must be a JSON object"),
         ({"method": "GET", "path": "/whoami", "extra": 1}, "unknown argument(s) extra"),
         ({"method": "GET", "path": "/who ami"}, "path has spaces"),
+        (
+            {"method": "POST", "path": "/contacts", "body": {"custom": {"n": 2**70}}},
+            "integer past 64 bits",
+        ),
     ],
 )
 async def test_bad_arguments_say_what_is_allowed(
@@ -286,3 +290,11 @@ async def test_get_and_delete_mcp_are_405_for_a_stateless_server(
         assert r.status_code == 405, method
         assert r.headers["allow"] == "POST"
         assert r.text.startswith("error: method_not_allowed: ")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), [1, {"x": -(2**64)}]])
+def test_bodies_json_cannot_carry_are_tool_errors(value: object) -> None:
+    from crmkit.mcp import ToolInputError, check_arguments
+
+    with pytest.raises(ToolInputError, match="hint:"):
+        check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})
