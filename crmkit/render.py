@@ -101,7 +101,9 @@ def wants_json_lenient(query_string: str, accept: str) -> bool:
 
 _NEEDS_QUOTE = re.compile(r'[\s"=\\\x00-\x1f\x7f]')
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_ESCAPE_RE = re.compile(r'["\\\x00-\x1f\x7f]')
+# Also the characters Unicode (and Python's str.splitlines) treat as line breaks: a value must
+# never look like the start of another line to a reader that splits on them.
+_ESCAPE_RE = re.compile('["\\\\\x00-\x1f\x7f\x85\u2028\u2029]')
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -164,7 +166,7 @@ def _key(key: str) -> str:
 
 
 def meta_line(text: str) -> str:
-    return "# " + text.replace("\n", " ")
+    return "# " + _one_line(text)
 
 
 def to_text(result: Result) -> str:
@@ -246,8 +248,11 @@ def error_body(err: CrmError, *, as_json: bool) -> tuple[bytes, str]:
     return ("\n".join(lines) + "\n").encode(), TEXT
 
 
+_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
 def _one_line(s: str) -> str:
-    return s.replace("\r", " ").replace("\n", " ")
+    return _LINE_BREAKS.sub(" ", s)
 
 
 def error_response(err: CrmError, *, as_json: bool) -> Response:

@@ -261,3 +261,17 @@ async def test_records_over_a_real_socket(live):
     assert r.status_code == 200 and records(r)[0].startswith(handle)
     r = await api.get(f"/contacts/{handle}", token)
     assert r.status_code == 200 and r.headers["content-type"] == "text/plain; charset=utf-8"
+
+
+async def test_no_stored_value_can_fake_a_line(api):
+    """Unicode line separators are escaped, so even str.splitlines() sees one record."""
+    token = await api.sign_in("lines@acme.com")
+    sneaky = "a\u2028contact/c_fake name=evil\x85x\u2029y\rz"
+    r = await api.post("/contacts", token, json={"name": sneaky, "custom": {"k\u2028": "v"}})
+    assert r.status_code == 201, r.text
+    listing = await api.get("/contacts", token)
+    records = [ln for ln in listing.text.splitlines() if not ln.startswith("#")]
+    assert len(records) == 1
+    assert "\\u2028contact/c_fake" in records[0]
+    got = await api.json("GET", "/contacts?search=evil", token)
+    assert got.json()["data"][0]["name"] == sneaky  # JSON carries the value unchanged
