@@ -58,6 +58,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
         mcp.route(),
     ]
     app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=lifespan)
+    # No trailing-slash redirects: they echo the Host header into Location (an open redirect
+    # for a spoofed Host), and agents should see one clear 404 with a hint instead.
+    app.router.redirect_slashes = False
     app.state.runtime = rt
     application = App(app, rt, access_log=access_log)
     application.app = Cors(app)  # CORS for discovery, register, token and /mcp

@@ -177,3 +177,13 @@ async def test_workspace_delete_takes_records_index_and_vocabulary(api, token, p
         "activities",
     ):
         assert (await db.one(f"SELECT count(*) FROM {table}"))[0] == 0, table
+
+
+async def test_every_short_word_must_match(api):
+    token = await api.sign_in("short@acme.com")
+    for name in ("Ab Cd", "Ab Ef"):
+        assert (await api.post("/contacts", token, json={"name": name})).status_code == 201
+    r = await api.json("GET", "/contacts?search=ab%20qq", token)
+    assert r.json()["data"] == []
+    r = await api.json("GET", "/contacts?search=ab%20ef", token)
+    assert [row["name"] for row in r.json()["data"]] == ["Ab Ef"]

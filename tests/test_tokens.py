@@ -239,3 +239,24 @@ async def test_token_of_a_removed_member_is_invalid(api: Any) -> None:
     async with api.rt.db.write() as tx:
         await tx.execute("DELETE FROM memberships")
     assert_error(await whoami(api, token), 401, "invalid_token")
+
+
+async def test_a_revoke_is_audited_in_the_revoked_tokens_workspace(api):
+    first = await api.sign_in("ann@acme.com")
+    r = await api.json("POST", "/workspaces", first, json={"name": "Second"})
+    second_ws = r.json()["data"]["handle"].partition("/")[2]
+    r = await api.json("POST", f"/workspaces/{second_ws}/tokens", first, json={})
+    second = r.json()["data"]
+    assert (await api.delete(f"/tokens/{second['handle']}", first)).status_code == 200
+    rows = await api.rt.db.all(
+        "SELECT workspace_id FROM audit WHERE action = 'token.revoke' AND target = ?",
+        (second["handle"],),
+    )
+    assert rows == [(second_ws,)]
+
+
+async def test_no_trailing_slash_redirect_echoes_the_host(api):
+    token = await api.sign_in("ann@acme.com")
+    r = await api.get("/whoami/", token, headers={"Host": "evil.example"})
+    assert r.status_code == 404
+    assert "location" not in r.headers

@@ -149,11 +149,12 @@ async def revoke(rt: Runtime, who: Principal, raw_id: str) -> str:
     if token_id is None:
         raise missing
     async with rt.db.write() as tx:
-        if not await store.revoke_token(tx, token_id, who.user_id, rt.clock.now()):
+        workspace_id = await store.revoke_token(tx, token_id, who.user_id, rt.clock.now())
+        if workspace_id is None:
             raise missing
         await audit.record(
             tx,
-            workspace_id=who.workspace_id,
+            workspace_id=workspace_id,  # the token's own workspace, whichever token asked
             at=rt.clock.now(),
             action="token.revoke",
             target=f"token/{token_id}",

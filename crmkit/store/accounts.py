@@ -123,12 +123,14 @@ async def live_tokens(conn: Conn, user_id: str, used_since: int) -> list[Row]:
     )
 
 
-async def revoke_token(tx: Tx, token_id: str, user_id: str, now: int) -> bool:
-    changed = await tx.execute(
-        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+async def revoke_token(tx: Tx, token_id: str, user_id: str, now: int) -> str | None:
+    """Revoke one live token of the user; returns its workspace, or None if there was none."""
+    row = await tx.one(
+        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL"
+        " RETURNING workspace_id",
         (now, token_id, user_id),
     )
-    return changed == 1
+    return None if row is None else str(row[0])
 
 
 # --- one-time codes ---------------------------------------------------------------------------

@@ -131,11 +131,14 @@ def build(
         )
         candidate_params: list[Any] = ["body : (" + " AND ".join(clauses) + ")", workspace_id]
     else:
-        candidates = (
-            "SELECT rowid FROM %s WHERE ws = ? AND body LIKE ? ESCAPE '\\'"
-            " ORDER BY rowid DESC LIMIT %d" % (table, SEARCH_CANDIDATES)
+        # Only words too short for a trigram: every one of them must be in the row.
+        likes = " AND ".join(["body LIKE ? ESCAPE '\\'"] * len(short))
+        candidates = "SELECT rowid FROM %s WHERE ws = ? AND %s ORDER BY rowid DESC LIMIT %d" % (
+            table,
+            likes,
+            SEARCH_CANDIDATES,
         )
-        candidate_params = [workspace_id, "%" + _escape_like(short[0]) + "%"]
+        candidate_params = [workspace_id, *("%" + _escape_like(w) + "%" for w in short)]
     condition = "seq IN cand"
     params: list[Any] = []
     if short and clauses:
