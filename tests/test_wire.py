@@ -313,3 +313,12 @@ async def test_help_and_llms_txt_are_served_without_auth(api: Any) -> None:
         assert r.headers["content-type"] == "text/plain; charset=utf-8"
         assert r.headers["x-request-id"]
         assert r.text == (root / name).read_text(encoding="utf-8")
+
+
+async def test_api_replies_are_never_cached(api):
+    await api.post("/auth/request", json={"email": "c@acme.com"})
+    code = api.inbox.code_for("c@acme.com")
+    r = await api.post("/auth/verify", json={"email": "c@acme.com", "code": code})
+    assert r.headers["cache-control"] == "no-store"  # it carries the token
+    token = r.text.split("token=")[1].split(" ")[0]
+    assert (await api.get("/whoami", token)).headers["cache-control"] == "no-store"
