@@ -137,3 +137,24 @@ async def test_total_is_capped_at_1000(api, token):
     assert meta(r)[0] == "total: 1000+"
     r = await api.json("GET", "/contacts?limit=1", token)
     assert r.json()["total"] == 1000 and r.json()["total_is_lower_bound"] is True
+
+
+async def test_search_pages_never_skip_rows_while_matches_are_added(api):
+    """Ranking works within the newest 1,001 matches; the window is pinned at the first page,
+    so matches added while paging cannot push older ones out of later pages."""
+    token = await api.sign_in("pager@acme.com")
+    original = set()
+    for i in range(300):
+        r = await api.json("POST", "/contacts", token, json={"name": f"Acme person {i}"})
+        original.add(r.json()["data"]["handle"])
+    r = await api.json("GET", "/contacts?search=acme&limit=100", token)
+    seen = [row["handle"] for row in r.json()["data"]]
+    cursor = r.json()["next_cursor"]
+    for i in range(710):  # enough newer matches to push every original out of a sliding window
+        await api.post("/contacts", token, json={"name": f"Acme newcomer {i}"})
+    while cursor:
+        r = await api.json("GET", f"/contacts?search=acme&limit=100&cursor={cursor}", token)
+        seen += [row["handle"] for row in r.json()["data"]]
+        cursor = r.json()["next_cursor"]
+    assert len(seen) == len(set(seen)) == 300
+    assert set(seen) == original

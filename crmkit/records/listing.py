@@ -48,7 +48,17 @@ def _bad_cursor(message: str) -> BadRequest:
     )
 
 
-def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> tuple[Any, str] | None:
+@dataclass(frozen=True)
+class After:
+    """Where the next page starts: the last row's sort value and id, and for a search the
+    newest row id its first page saw."""
+
+    value: Any
+    id: str
+    upto: int | None = None
+
+
+def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> After | None:
     if plan.cursor is None:
         return None
     if len(plan.cursor) > 1000:
@@ -57,11 +67,12 @@ def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> tuple[Any
         data = rt.signer(CURSOR_SALT).loads(plan.cursor)
     except BadData:
         raise _bad_cursor("the cursor is not one crmkit issued (it was changed or cut)") from None
-    if not (isinstance(data, list) and len(data) == 3 and isinstance(data[2], str)):
+    if not (isinstance(data, list) and len(data) in (3, 4) and isinstance(data[2], str)):
         raise _bad_cursor("the cursor is not one crmkit issued")
     if data[0] != _binding(plan, workspace_id):
         raise _bad_cursor("the cursor belongs to a query with other filters, search or sort")
-    return data[1], data[2]
+    upto = data[3] if len(data) == 4 and isinstance(data[3], int) else None
+    return After(data[1], data[2], upto)
 
 
 async def list_records(
@@ -69,17 +80,20 @@ async def list_records(
 ) -> Page:
     plan = query.parse(rs, params, rt.clock.now())
     after = decode_cursor(rt, plan, who.workspace_id)
-    found = None
+    found, upto = None, None
     if plan.search is not None:
-        found = await store.search_sql(rt.db, rs, who.workspace_id, plan.search)
-    rows, total = await store.page(rt.db, rs, plan, who.workspace_id, after, found)
+        upto = after.upto if after is not None else await store.max_seq(rt.db, rs)
+        found = await store.search_sql(rt.db, rs, who.workspace_id, plan.search, upto)
+    position = None if after is None else (after.value, after.id)
+    rows, total = await store.page(rt.db, rs, plan, who.workspace_id, position, found)
     next_cursor = None
     if len(rows) > plan.limit:
         rows = rows[: plan.limit]
         last = rows[-1]
-        next_cursor = rt.signer(CURSOR_SALT).dumps(
-            [_binding(plan, who.workspace_id), last[-1], last[0]]
-        )
+        payload = [_binding(plan, who.workspace_id), last[-1], last[0]]
+        if upto is not None:
+            payload.append(upto)
+        next_cursor = rt.signer(CURSOR_SALT).dumps(payload)
     total = total or 0
     return Page(
         rows=views(rs, rows, full=False),

@@ -152,6 +152,14 @@ async def page(
     return [], int(row[0]) if row else 0
 
 
-async def search_sql(db: Database, rs: S.RecordSpec, workspace_id: str, query: str) -> SearchSql:
+async def search_sql(
+    db: Database, rs: S.RecordSpec, workspace_id: str, query: str, upto: int | None
+) -> SearchSql:
     typos = await search.typo_terms(db, rs, workspace_id, search.words(query))
-    return search.build(rs, workspace_id, query, typos)
+    return search.build(rs, workspace_id, query, typos, upto)
+
+
+async def max_seq(db: Database, rs: S.RecordSpec) -> int:
+    """The newest row id of a type (a rowid lookup): a search's first page pins its window."""
+    row = await db.one("SELECT coalesce(max(seq), 0) FROM %s" % rs.table)
+    return int(row[0]) if row else 0

@@ -111,7 +111,11 @@ def _phrase(word: str) -> str:
 
 
 def build(
-    rs: S.RecordSpec, workspace_id: str, query: str, typos: dict[str, list[str]]
+    rs: S.RecordSpec,
+    workspace_id: str,
+    query: str,
+    typos: dict[str, list[str]],
+    upto: int | None = None,
 ) -> SearchSql:
     """Which rows match (every word, as a substring or within one typo) and their rank."""
     qwords = words(query)[:MAX_WORDS] or [query.lower()]
@@ -126,19 +130,22 @@ def build(
         clauses.append("(" + " OR ".join(options) + ")" if len(options) > 1 else options[0])
     if clauses:
         candidates = (
-            "SELECT rowid FROM %s WHERE %s MATCH ? AND ws = ? ORDER BY rowid DESC LIMIT %d"
-            % (table, table, SEARCH_CANDIDATES)
+            "SELECT rowid FROM %s WHERE %s MATCH ? AND ws = ?%s ORDER BY rowid DESC LIMIT %d"
+            % (table, table, _upto(upto), SEARCH_CANDIDATES)
         )
         candidate_params: list[Any] = ["body : (" + " AND ".join(clauses) + ")", workspace_id]
     else:
         # Only words too short for a trigram: every one of them must be in the row.
         likes = " AND ".join(["body LIKE ? ESCAPE '\\'"] * len(short))
-        candidates = "SELECT rowid FROM %s WHERE ws = ? AND %s ORDER BY rowid DESC LIMIT %d" % (
+        candidates = "SELECT rowid FROM %s WHERE ws = ? AND %s%s ORDER BY rowid DESC LIMIT %d" % (
             table,
             likes,
+            _upto(upto),
             SEARCH_CANDIDATES,
         )
         candidate_params = [workspace_id, *("%" + _escape_like(w) + "%" for w in short)]
+    if upto is not None:
+        candidate_params.append(upto)
     condition = "seq IN cand"
     params: list[Any] = []
     if short and clauses:
@@ -150,6 +157,12 @@ def build(
         params.extend(short)
     score, score_params = _score(rs, query.lower())
     return SearchSql(candidates, candidate_params, condition, params, score, score_params)
+
+
+def _upto(upto: int | None) -> str:
+    """Rows added after a search's first page stay out of its later pages: the candidate
+    window is the newest matches as of then, so it cannot slide and skip rows."""
+    return "" if upto is None else " AND rowid <= ?"
 
 
 def _escape_like(s: str) -> str:
