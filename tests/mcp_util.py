@@ -164,18 +164,17 @@ async def redeem(
     client_id: str,
     code: str,
     verifier: str,
-    uri: str = "https://claude.ai/api/mcp/auth_callback",
+    uri: str | None = "https://claude.ai/api/mcp/auth_callback",
 ) -> httpx.Response:
-    return await http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": uri,
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    )
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    if uri is not None:
+        data["redirect_uri"] = uri
+    return await http.post("/oauth/token", data=data)
 
 
 async def refresh(http: httpx.AsyncClient, client_id: str, refresh_token: str) -> httpx.Response:

@@ -489,3 +489,20 @@ async def test_token_endpoint_accepts_client_id_in_basic_auth(api: Api) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["access_token"].startswith("ck_")
+
+
+async def test_redirect_uri_may_be_left_out_when_the_client_has_only_one(api: Api) -> None:
+    """authorize may omit redirect_uri for a client with one registered URI (RFC 6749 4.1.3),
+    so the exchange may omit it too."""
+    await api.sign_in("jane@acme.com")
+    client_id = await register(api.http)
+    verifier, challenge = pkce()
+    walk = await walk_signin(
+        api.http,
+        authorize_url(client_id, challenge, redirect_uri=""),  # "" drops the parameter
+        api.inbox,
+        "jane@acme.com",
+    )
+    r = await redeem(api.http, client_id, walk.params["code"], verifier, uri=None)
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"].startswith("ck_")

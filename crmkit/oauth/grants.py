@@ -134,6 +134,10 @@ async def exchange_code(
             "send the PKCE verifier whose S256 hash was the code_challenge",
             code="invalid_request",
         )
+    if redirect_uri is None and len(client.redirect_uris) == 1:
+        # RFC 6749 4.1.3: redirect_uri is required here only if authorize had it; authorize
+        # may omit it when the client registered exactly one, so that one is implied.
+        redirect_uri = client.redirect_uris[0]
     now = rt.clock.now()
     failure: OAuthError | None = None
     result: dict[str, Any] = {}
