@@ -506,3 +506,14 @@ async def test_redirect_uri_may_be_left_out_when_the_client_has_only_one(api: Ap
     r = await redeem(api.http, client_id, walk.params["code"], verifier, uri=None)
     assert r.status_code == 200, r.text
     assert r.json()["access_token"].startswith("ck_")
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/register"])
+async def test_oversized_oauth_bodies_are_413(api: Api, path: str) -> None:
+    async def chunks():  # no Content-Length: the cap is enforced while reading
+        for _ in range(17):
+            yield b"a" * 65536
+
+    kind = "application/x-www-form-urlencoded" if path == "/oauth/token" else "application/json"
+    r = await api.http.post(path, content=chunks(), headers={"Content-Type": kind})
+    assert r.status_code == 413, r.text

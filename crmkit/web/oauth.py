@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from crmkit.errors import CrmError, OAuthError
+from crmkit.errors import CrmError, OAuthError, PayloadTooLarge
 from crmkit.oauth import clients, grants
 from crmkit.runtime import Runtime
 from crmkit.web.body import read_json
@@ -89,6 +89,8 @@ def rfc_error(exc: CrmError) -> Response:
 async def register(call: Call) -> dict[str, Any]:
     try:
         data = await read_json(call.request)
+    except PayloadTooLarge:
+        raise
     except CrmError as exc:
         raise OAuthError(exc.message, exc.hint, code="invalid_client_metadata") from None
     return await clients.register(call.rt, data, call.client_ip)
@@ -98,6 +100,8 @@ async def form(request: Request) -> dict[str, str]:
     """The url-encoded body; every field at most once and of sane length."""
     try:
         parsed = await request.form()
+    except PayloadTooLarge:
+        raise  # the Edge's 1 MiB cap: a 413, not a malformed form
     except Exception:
         raise OAuthError("the body must be application/x-www-form-urlencoded", "") from None
     values: dict[str, str] = {}
