@@ -112,6 +112,8 @@ async def test_register_refuses_bad_metadata(api: Api) -> None:
         b"not json",
         b"[1]",
         b'{"redirect_uris":["https://a.example/cb"],"client_name":""}',
+        '{"redirect_uris":["https://a.example/cb"],"client_name":"Claude\u202eevil"}'.encode(),
+        '{"redirect_uris":["https://a.example/cb"],"client_name":"Cla\u200bude"}'.encode(),
         b'{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}',
     ):
         r = await api.post("/oauth/register", content=body)

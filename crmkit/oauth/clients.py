@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,8 +107,10 @@ def check_metadata(data: Any) -> tuple[str, list[str]]:
         name = DEFAULT_NAME
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
         raise _bad_metadata(f"client_name must be 1-{NAME_MAX} characters")
-    if _CONTROL.search(name):
-        raise _bad_metadata("client_name must not contain control characters")
+    if _CONTROL.search(name) or any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in name):
+        # Format characters (bidi overrides, zero-width) could make the consent page show one
+        # name while meaning another.
+        raise _bad_metadata("client_name must not contain control or formatting characters")
     return name.strip(), checked
 
 
