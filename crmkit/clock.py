@@ -22,8 +22,20 @@ class FixedClock(Clock):
         self.at += seconds
 
 
+_DAYS: dict[int, str] = {}
+
+
 def iso(ts: int | None) -> str | None:
     if ts is None:
         return None
-    # gmtime + %-formatting is ~4x faster than datetime.strftime; lists print two per row.
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % time.gmtime(ts)[:6]
+    # Lists print two timestamps per row: the date part comes from a per-day cache, the time
+    # of day from integer arithmetic (~1 us, against ~3 us for gmtime and ~10 for strftime).
+    day, second = divmod(ts, 86400)
+    prefix = _DAYS.get(day)
+    if prefix is None:
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        prefix = _DAYS[day] = "%04d-%02d-%02dT" % time.gmtime(day * 86400)[:3]
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return "%s%02d:%02d:%02dZ" % (prefix, hour, minute, second)
