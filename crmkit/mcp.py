@@ -78,7 +78,7 @@ GET /activities?contact=&company=&deal=&kind=&limit=
 GET /reminders?days=&limit=  (due follow-ups; set follow_up_at/follow_up_note via PATCH)
 GET /audit?by=&target=&action=&limit=
 GET /workspaces | POST /workspaces {"name"} | PATCH /workspaces/{id}
-POST /workspaces/{id}/tokens (token for another workspace) | DELETE /workspaces/{id}
+POST /workspaces/{id}/tokens (not for connector tokens) | DELETE /workspaces/{id}
 GET /workspaces/{id}/members | POST /workspaces/{id}/invites {"email","role"}
 POST /workspaces/{id}/members/{user_id}/role {"role"} | DELETE /workspaces/{id}/members/{user_id}
 
