@@ -97,6 +97,10 @@ class Database:
         rows = await self.reader.execute_fetchall(sql, params)
         return next(iter(rows), None)  # type: ignore[return-value]
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a query (readiness)."""
+        await self.one("SELECT 1 FROM schema_migrations LIMIT 1")
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """One logical write: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""

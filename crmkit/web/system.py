@@ -30,7 +30,7 @@ async def healthz(call: Call) -> Message:
 
 async def readyz(call: Call) -> Message:
     try:
-        await call.rt.db.one("SELECT 1 FROM schema_migrations LIMIT 1")
+        await call.rt.db.ping()
     except Exception as exc:
         raise ServiceUnavailable(
             f"the database cannot be queried ({type(exc).__name__})",
