@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("workspace_id", metavar="WORKSPACE_ID")
     plan.add_argument("plan", metavar="PLAN", help="free, team or unlimited")
     plan.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    backup = sub.add_parser(
+        "backup",
+        help="write a consistent copy of the database (safe while the server runs)",
+        description="Copy the database with VACUUM INTO a temporary file, check it, then "
+        "rename it to TARGET. Safe while `crmkit serve` keeps writing.",
+    )
+    backup.add_argument("target", help="file to write the backup to (replaced if it exists)")
+    backup.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
     return parser
 
 
@@ -91,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return serve(settings, access_log=not args.no_access_log)
+    if args.command == "backup":
+        return run_backup(settings, args.target)
     if args.command == "token":
         return asyncio.run(mint_token(settings, args.email, args.name or "cli"))
     if args.command == "plan":
@@ -165,3 +175,15 @@ async def set_plan(settings: Settings, workspace_id: str, plan: str) -> int:
         return 0
     finally:
         await rt.stop()
+
+
+def run_backup(settings: Settings, target: str) -> int:
+    from crmkit.store.backup import backup
+
+    try:
+        size = backup(settings.database, target)
+    except (OSError, RuntimeError) as exc:
+        print(f"crmkit: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"# backed up {settings.database} to {target} ({size} bytes)", file=sys.stderr)
+    return 0

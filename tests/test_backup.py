@@ -1,0 +1,38 @@
+"""`crmkit backup`: a consistent, checked copy, taken while the app holds the database open."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from conftest import Api
+from foundation_util import run_cli
+
+
+async def test_backup_while_the_app_runs_holds_every_committed_row(
+    api: Api, db_path: str, tmp_path: Path
+) -> None:
+    token = await api.sign_in("ann@acme.com")
+    for i in range(20):
+        r = await api.post("/contacts", token, json={"email": f"p{i}@acme.com"})
+        assert r.status_code == 201
+    target = tmp_path / "backups" / "crm.db"
+    done = run_cli("backup", str(target), "--db", db_path)
+    assert done.returncode == 0, done.stderr
+    assert "backed up" in done.stderr
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert copy.execute("SELECT count(*) FROM contacts").fetchone() == (20,)
+    copy.close()
+    # A second backup replaces the first, and no temporary file is left behind.
+    await api.post("/contacts", token, json={"email": "p20@acme.com"})
+    assert run_cli("backup", str(target), "--db", db_path).returncode == 0
+    assert sqlite3.connect(target).execute("SELECT count(*) FROM contacts").fetchone() == (21,)
+    assert [p.name for p in target.parent.iterdir()] == ["crm.db"]
+
+
+def test_backup_of_a_missing_database_fails_clearly(tmp_path: Path) -> None:
+    done = run_cli("backup", str(tmp_path / "out.db"), "--db", str(tmp_path / "nope.db"))
+    assert done.returncode == 1
+    assert "no database at" in done.stderr
+    assert not (tmp_path / "out.db").exists()
