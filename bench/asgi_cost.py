@@ -1,0 +1,102 @@
+"""Server CPU per request, without HTTP or a load generator: call the ASGI app directly.
+
+    python bench/asgi_cost.py --db bench/bench-100000.db            # the standard paths
+    python bench/asgi_cost.py --db ... "/contacts?search=smith"      # any paths
+
+wrk on a 2-core machine shares the cores with the server; this isolates what crmkit itself
+costs per request (auth, query, render), which is what optimisations should move.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from crmkit.app import App, create_app
+from crmkit.config import Settings
+
+
+async def call(app: App, token: bytes, path: str) -> tuple[int, bytes]:
+    route, _, query = path.partition("?")
+    scope: dict[str, Any] = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": route,
+        "raw_path": route.encode(),
+        "query_string": query.encode(),
+        "headers": [(b"host", b"bench"), (b"authorization", b"Bearer " + token)],
+        "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+        "scheme": "http",
+        "root_path": "",
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"]), bytes(sent[1]["body"])
+
+
+async def measure(db: str, token: str, paths: list[str], rounds: int) -> None:
+    app = create_app(Settings.from_env({"CRMKIT_DATABASE": db}), access_log=False)
+    await app.runtime.start()
+    try:
+        raw = token.encode()
+        _, body = await call(app, raw, "/contacts?limit=1")
+        first = [ln for ln in body.decode().splitlines() if not ln.startswith("#")][0]
+        contact = first.split(" ")[0].split("/")[1]
+        for path in paths:
+            path = path.replace("{contact}", contact)
+            status, _ = await call(app, raw, path)
+            n = max(5, rounds // 20) if "search=" in path else rounds
+            started = time.perf_counter()
+            for _ in range(n):
+                await call(app, raw, path)
+            per = (time.perf_counter() - started) / n * 1000
+            print(f"| `{path}` | {status} | {per:.3f} |")
+    finally:
+        await app.runtime.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--email", default="bench@example.com")
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("paths", nargs="*")
+    args = parser.parse_args()
+    if not Path(args.db).is_file():
+        print(f"no database at {args.db}: run bench/seed.py first", file=sys.stderr)
+        return 2
+    crmkit = str(Path(sys.executable).parent / "crmkit")
+    token = subprocess.run(
+        [crmkit, "token", "--email", args.email, "--name", "asgi-cost", "--db", args.db],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    paths = args.paths or [
+        "/healthz",
+        "/contacts/{contact}",
+        "/contacts?stage=lead&created_at=gte:now-90d&sort=-created_at&limit=50",
+        "/contacts?search=jonathan",
+    ]
+    print("| path | status | ms per request |")
+    print("|---|---:|---:|")
+    asyncio.run(measure(args.db, token, paths, args.rounds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
