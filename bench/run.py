@@ -266,6 +266,8 @@ def run_scenarios(
     for name, (url, tok, script) in scenarios.items():
         if only and not any(o in name for o in only):
             continue
+        # Warm up first (caches, the statement cache, WAL state left by the last scenario).
+        wrk(url, token=tok, duration=2, connections=args.connections, script=script)
         results[name] = wrk(
             url, token=tok, duration=args.duration, connections=args.connections, script=script
         )
