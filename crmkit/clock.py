@@ -39,3 +39,10 @@ def iso(ts: int | None) -> str | None:
     hour, second = divmod(second, 3600)
     minute, second = divmod(second, 60)
     return "%s%02d:%02d:%02dZ" % (prefix, hour, minute, second)
+
+
+def iso_text(ts: int) -> str:
+    """iso() for a value known not to be None."""
+    text = iso(ts)
+    assert text is not None
+    return text

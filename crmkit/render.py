@@ -16,12 +16,94 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.responses import Response
 
+from crmkit.clock import iso, iso_text
 from crmkit.errors import CrmError, InvalidField
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 
 Data = Mapping[str, Any]
+
+
+# What a stored column holds, for Table: how to show it in text and in JSON.
+PLAIN, NUMBER, TIME, REF, LIST_JSON, OBJECT_JSON = range(6)
+
+
+@dataclass(frozen=True)
+class Column:
+    index: int  # position in the row tuple
+    key: str  # name on the wire
+    kind: int  # PLAIN, NUMBER, TIME, REF (an id shown as "<ref>/<id>"), LIST_JSON, OBJECT_JSON
+    ref: str = ""
+
+
+class Table:
+    """Rows as the store returns them (tuples, the id first) plus how to show each column.
+
+    Lists render text straight from the tuples, with each column's formatting chosen once per
+    type instead of per value; JSON gets the same fields as dicts. `lines()` must equal
+    `record_line(d)` for every `d` in `dicts()` (a property test holds it to that)."""
+
+    __slots__ = ("columns", "prefix", "rows")
+
+    def __init__(self, kind: str, columns: Sequence[Column], rows: Sequence[Sequence[Any]]):
+        self.prefix = kind + "/"
+        self.columns = tuple(columns)
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        out = []
+        for row in self.rows:
+            data: dict[str, Any] = {"handle": self.prefix + row[0]}
+            for c in self.columns:
+                value = row[c.index]
+                if value is not None:
+                    kind = c.kind
+                    if kind == TIME:
+                        value = iso(value)
+                    elif kind == REF:
+                        value = "%s/%s" % (c.ref, value)
+                    elif kind == LIST_JSON or kind == OBJECT_JSON:
+                        value = orjson.loads(value)
+                data[c.key] = value
+            out.append(data)
+        return out
+
+    def lines(self) -> list[str]:
+        needs_quote = _NEEDS_QUOTE.search
+        plan = [(c.index, c.key + "=", c.kind, c.ref + "/") for c in self.columns]
+        out = []
+        for row in self.rows:
+            parts = [self.prefix + row[0]]
+            append = parts.append
+            for index, eq, kind, ref in plan:
+                value = row[index]
+                if value is None:
+                    continue
+                if kind == PLAIN:
+                    if type(value) is str:
+                        append(eq + (value if value and not needs_quote(value) else _quote(value)))
+                    else:
+                        append(eq + text_value(value))
+                elif kind == TIME:
+                    append(eq + iso_text(value))
+                elif kind == NUMBER:
+                    append(eq + str(value))
+                elif kind == REF:
+                    append(eq + ref + value)  # our ids never need quoting
+                elif kind == LIST_JSON:
+                    items = orjson.loads(value)
+                    if items:
+                        append(eq + text_value(items))
+                else:
+                    for ck, cv in orjson.loads(value).items():
+                        if cv is not None:
+                            append("%s.%s=%s" % (eq[:-1], _key(ck), text_value(cv)))
+            out.append(" ".join(parts))
+        return out
 
 
 @dataclass
@@ -36,7 +118,7 @@ class Record:
 
 @dataclass
 class Listing:
-    rows: Sequence[Data]
+    rows: Sequence[Data] | Table
     total: int | None = None
     total_is_lower_bound: bool = False
     next_cursor: str | None = None
@@ -179,7 +261,10 @@ def to_text(result: Result) -> str:
         if result.with_total and result.total is not None:
             total = f"{result.total}+" if result.total_is_lower_bound else str(result.total)
             lines.append(meta_line(f"total: {total}"))
-        lines.extend(record_line(r) for r in result.rows)
+        if isinstance(result.rows, Table):
+            lines.extend(result.rows.lines())
+        else:
+            lines.extend(record_line(r) for r in result.rows)
         if not result.rows:
             lines.extend(meta_line(m) for m in result.empty)
         if result.next_cursor:
@@ -205,7 +290,7 @@ def to_json(result: Result) -> bytes:
     if isinstance(result, Record):
         body = {"data": result.data, **result.json_extra}
     elif isinstance(result, Listing):
-        body = {"data": result.rows}
+        body = {"data": result.rows.dicts() if isinstance(result.rows, Table) else result.rows}
         if result.with_total:
             body["total"] = result.total
             if result.total_is_lower_bound:

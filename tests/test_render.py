@@ -21,3 +21,53 @@ def test_any_value_stays_on_one_line(value: str) -> None:
     line = record_line({"handle": "contact/c_x", "name": value, "tags": [value, "b"]})
     assert len(line.splitlines()) == 1
     assert line.startswith("contact/c_x")
+
+
+def _json_text(value: object) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+_text = st.text(max_size=12)
+_scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans())
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.from_regex(r"c_[a-z2-7]{12}", fullmatch=True),
+            st.one_of(st.none(), _text),  # PLAIN
+            st.one_of(st.none(), st.integers(0, 2**40)),  # NUMBER
+            st.one_of(st.none(), st.integers(0, 4_102_444_800)),  # TIME
+            st.one_of(st.none(), st.from_regex(r"co_[a-z2-7]{12}", fullmatch=True)),  # REF
+            st.one_of(st.none(), st.lists(_text, max_size=3).map(_json_text)),  # LIST_JSON
+            st.one_of(
+                st.none(), st.dictionaries(_text, _scalar, max_size=3).map(_json_text)
+            ),  # OBJECT_JSON
+        ),
+        max_size=5,
+    )
+)
+def test_table_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) -> None:
+    from crmkit.render import (
+        LIST_JSON,
+        NUMBER,
+        OBJECT_JSON,
+        PLAIN,
+        REF,
+        TIME,
+        Column,
+        Table,
+    )
+
+    columns = [
+        Column(1, "name", PLAIN),
+        Column(2, "amount_cents", NUMBER),
+        Column(3, "created_at", TIME),
+        Column(4, "company", REF, "company"),
+        Column(5, "tags", LIST_JSON),
+        Column(6, "custom", OBJECT_JSON),
+    ]
+    table = Table("contact", columns, rows)  # type: ignore[arg-type]
+    assert table.lines() == [record_line(d) for d in table.dicts()]

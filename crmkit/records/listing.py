@@ -18,7 +18,8 @@ from crmkit import query
 from crmkit import spec as S
 from crmkit.errors import BadRequest
 from crmkit.principal import Principal
-from crmkit.records.views import views
+from crmkit.records.views import table
+from crmkit.render import Table
 from crmkit.runtime import Runtime
 from crmkit.store import records as store
 from crmkit.store.sql_query import COUNT_CAP
@@ -28,7 +29,7 @@ CURSOR_SALT = "crmkit.cursor"
 
 @dataclass
 class Page:
-    rows: list[dict[str, Any]]
+    rows: Table
     total: int
     total_is_lower_bound: bool
     next_cursor: str | None
@@ -96,7 +97,7 @@ async def list_records(
         next_cursor = rt.signer(CURSOR_SALT).dumps(payload)
     total = total or 0
     return Page(
-        rows=views(rs, rows, full=False),
+        rows=table(rs, rows, full=False),
         total=min(total, COUNT_CAP),
         total_is_lower_bound=total > COUNT_CAP,
         next_cursor=next_cursor,

@@ -6,7 +6,6 @@ worked out once per type so a 50-row page is a tight loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -14,44 +13,34 @@ import orjson
 
 from crmkit import spec as S
 from crmkit.clock import iso
+from crmkit.render import LIST_JSON, NUMBER, OBJECT_JSON, PLAIN, REF, TIME, Column, Table
 from crmkit.store.db import Row
 
-Converter = Callable[[Any], Any] | None
-
-
-def _converter(f: S.Field) -> Converter:
-    if f.type == S.DATETIME:
-        return iso
-    if f.type == S.REF:
-        kind = f.ref
-        return lambda v: "%s/%s" % (kind, v)
-    if f.type in (S.TAGS, S.JSON):
-        return orjson.loads
-    return None
+_KINDS = {S.DATETIME: TIME, S.REF: REF, S.TAGS: LIST_JSON, S.JSON: OBJECT_JSON}
 
 
 @cache
-def _plan(rs: S.RecordSpec, full: bool) -> tuple[tuple[int, str, Converter], ...]:
+def _columns(rs: S.RecordSpec, full: bool) -> tuple[Column, ...]:
+    """What a reply shows of each stored column: all of them for one record, the list subset
+    for lists. Worked out once per type."""
     return tuple(
-        (i, f.key, _converter(f)) for i, f in enumerate(rs.fields, start=1) if full or f.in_list
+        Column(
+            i,
+            f.key,
+            _KINDS.get(f.type, NUMBER if f.type in (S.INT, S.MONEY) else PLAIN),
+            f.ref or "",
+        )
+        for i, f in enumerate(rs.fields, start=1)
+        if full or f.in_list
     )
 
 
+def table(rs: S.RecordSpec, rows: list[Row], *, full: bool = True) -> Table:
+    return Table(rs.kind, _columns(rs, full), rows)
+
+
 def view(rs: S.RecordSpec, row: Row, *, full: bool = True) -> dict[str, Any]:
-    return views(rs, [row], full=full)[0]
-
-
-def views(rs: S.RecordSpec, rows: list[Row], *, full: bool = True) -> list[dict[str, Any]]:
-    plan = _plan(rs, full)
-    prefix = rs.kind + "/"
-    out = []
-    for row in rows:
-        data: dict[str, Any] = {"handle": prefix + row[0]}
-        for i, key, conv in plan:
-            value = row[i]
-            data[key] = value if value is None or conv is None else conv(value)
-        out.append(data)
-    return out
+    return table(rs, [row], full=full).dicts()[0]
 
 
 def title_of(rs: S.RecordSpec, row: Row) -> Any:
