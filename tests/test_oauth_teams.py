@@ -85,7 +85,22 @@ async def test_a_connector_token_stays_in_the_workspace_the_user_approved(api: A
         assert "connect it again" in r.json()["error"]["hint"]
     assert await api.rt.db.one("SELECT count(*) FROM tokens") == tokens_before
 
+    r = await api.json("POST", "/workspaces", connector, json={"name": "Spawned"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "connector_scope"
+
+    # It sees only its own session and workspace, and cannot revoke the user's other tokens.
+    r = await api.json("GET", "/tokens", connector)
+    assert [t["current"] for t in r.json()["data"]] == [True]
+    r = await api.json("GET", "/workspaces", connector)
+    assert [w["handle"] for w in r.json()["data"]] == [home]
+    users_token = (await api.json("GET", "/whoami", token)).json()["data"]["token"]["handle"]
+    r = await api.json("DELETE", f"/tokens/{users_token}", connector)
+    assert r.status_code == 404
+    assert (await api.get("/whoami", token)).status_code == 200
+    assert await api.rt.db.one("SELECT count(*) FROM tokens") == tokens_before
+
     # Its own workspace still works, and the user's ordinary token is not confined.
     r = await api.get(f"/workspaces/{home_id}/members", connector)
     assert r.status_code == 200 and "email=jane@acme.com" in r.text
     assert (await api.post(f"/workspaces/{other}/tokens", token, json={})).status_code == 201
+    assert len((await api.json("GET", "/tokens", token)).json()["data"]) >= 3

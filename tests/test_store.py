@@ -184,3 +184,34 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
         conn.close()
     missing = [i for i in acked if f"ack.{i}" not in keys]
     assert missing == []
+
+
+def test_migration_0005_gives_existing_connector_tokens_their_grant() -> None:
+    import sqlite3
+
+    from crmkit.store.db import _statements, migration_files
+
+    conn = sqlite3.connect(":memory:")
+    files = migration_files()
+    for version, _, sql in files:
+        if version < 5:
+            for statement in _statements(sql):
+                conn.execute(statement)
+    conn.executescript(
+        """
+        INSERT INTO users VALUES ('u_a', 'a@acme.com', 0);
+        INSERT INTO workspaces VALUES ('w_a', 'A', 'free', 'u_a', 0);
+        INSERT INTO oauth_clients VALUES ('oc_a', 'Claude', '[]', 0);
+        INSERT INTO tokens (id, hash, user_id, workspace_id, name, created_at, last_used_at)
+            VALUES ('t_conn', x'01', 'u_a', 'w_a', 'Claude', 0, 0),
+                   ('t_user', x'02', 'u_a', 'w_a', 'default', 0, 0);
+        INSERT INTO oauth_grants (id, client_id, user_id, workspace_id, token_id, created_at)
+            VALUES ('g_a', 'oc_a', 'u_a', 'w_a', 't_conn', 0);
+        """
+    )
+    for version, _, sql in files:
+        if version == 5:
+            for statement in _statements(sql):
+                conn.execute(statement)
+    rows = dict(conn.execute("SELECT id, grant_id FROM tokens").fetchall())
+    assert rows == {"t_conn": "g_a", "t_user": None}

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from crmkit.accounts import audit
-from crmkit.errors import InvalidField, NotFound, Unauthorized
+from crmkit.errors import Forbidden, InvalidField, NotFound, Unauthorized
 from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
 from crmkit.runtime import Runtime
@@ -39,6 +39,16 @@ def clean_name(name: str | None, field: str = "token_name") -> str:
             f'label the session, e.g. "{field}":"Claude" or "{field}":"nightly sync"',
         )
     return name
+
+
+def connector_scope(who: Principal) -> Forbidden:
+    return Forbidden(
+        f"this token was given to the connector {who.token_name!r} for the workspace "
+        f"{who.workspace_name!r} only: it cannot mint tokens or act on other workspaces",
+        "to use another workspace from the app, disconnect and connect it again and pick that "
+        "workspace on the sign-in page",
+        code="connector_scope",
+    )
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,9 @@ class TokenInfo:
 async def list_live(rt: Runtime, who: Principal) -> list[TokenInfo]:
     since = rt.clock.now() - rt.settings.token_idle_days * 86400
     rows = await store.live_tokens(rt.db, who.user_id, since)
+    if who.via_connector:
+        # A connector sees (and may revoke) only its own session, not the user's others.
+        rows = [r for r in rows if r[0] == who.token_id]
     return [
         TokenInfo(r[0], r[1], r[2], r[3], r[4], r[5], expires_at(rt, r[5]), r[0] == who.token_id)
         for r in rows
@@ -146,7 +159,7 @@ async def list_live(rt: Runtime, who: Principal) -> list[TokenInfo]:
 async def revoke(rt: Runtime, who: Principal, raw_id: str) -> str:
     token_id = bare_id(raw_id, "token", "t")
     missing = NotFound(f"no token {raw_id} among your tokens", "list yours with GET /tokens")
-    if token_id is None:
+    if token_id is None or (who.via_connector and token_id != who.token_id):
         raise missing
     async with rt.db.write() as tx:
         workspace_id = await store.revoke_token(tx, token_id, who.user_id, rt.clock.now())

@@ -58,7 +58,7 @@ async def authorize(conn: Conn, who: Principal, raw_id: str, *, admin: bool) -> 
     if workspace_id is None:
         raise not_found(raw_id)
     if who.via_connector and workspace_id != who.workspace_id:
-        raise connector_scope(who)
+        raise tokens.connector_scope(who)
     row = await accounts_store.membership(conn, workspace_id, who.user_id)
     if row is None:
         raise not_found(raw_id)
@@ -66,16 +66,6 @@ async def authorize(conn: Conn, who: Principal, raw_id: str, *, admin: bool) -> 
     if admin and access.role != "admin":
         raise admin_required(workspace_id)
     return access
-
-
-def connector_scope(who: Principal) -> Forbidden:
-    return Forbidden(
-        f"this token was given to the connector {who.token_name!r} for the workspace "
-        f"{who.workspace_name!r} only: it cannot mint tokens or act on other workspaces",
-        "to use another workspace from the app, disconnect and connect it again and pick that "
-        "workspace on the sign-in page",
-        code="connector_scope",
-    )
 
 
 def clean_name(name: str) -> str:
@@ -101,10 +91,14 @@ class Mine:
 
 async def list_mine(rt: Runtime, who: Principal) -> list[Mine]:
     rows = await store.workspaces_of(rt.db, who.user_id)
+    if who.via_connector:  # a connector knows only the workspace it was given
+        rows = [r for r in rows if r[0] == who.workspace_id]
     return [Mine(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
 
 async def create(rt: Runtime, who: Principal, raw_name: str) -> Access:
+    if who.via_connector:
+        raise tokens.connector_scope(who)
     name = clean_name(raw_name)
     async with rt.db.write() as tx:
         workspace_id = await create_owned(rt, tx, users.User(who.user_id, who.email, False), name)
@@ -151,7 +145,7 @@ async def switch(
     if who.via_connector:
         # A token minted here would outlive the connector's grant and reach past the
         # workspace the user approved for it.
-        raise connector_scope(who)
+        raise tokens.connector_scope(who)
     name = tokens.clean_name(token_name, "name")
     workspace_id = bare_id(raw_id, "workspace", "w")
     if workspace_id is None:
