@@ -182,7 +182,7 @@ def run_backup(settings: Settings, target: str) -> int:
 
     try:
         size = backup(settings.database, target)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         print(f"crmkit: backup failed: {exc}", file=sys.stderr)
         return 1
     print(f"# backed up {settings.database} to {target} ({size} bytes)", file=sys.stderr)

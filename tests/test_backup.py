@@ -36,3 +36,15 @@ def test_backup_of_a_missing_database_fails_clearly(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "no database at" in done.stderr
     assert not (tmp_path / "out.db").exists()
+
+
+def test_the_backup_is_owner_only_and_never_the_live_database(db_path: str, tmp_path: Path) -> None:
+    sqlite3.connect(db_path).execute("CREATE TABLE t (x)").connection.close()
+    target = tmp_path / "copy.db"
+    assert run_cli("backup", str(target), "--db", db_path).returncode == 0
+    assert target.stat().st_mode & 0o777 == 0o600
+    for live in (db_path, db_path + "-wal"):
+        done = run_cli("backup", live, "--db", db_path)
+        assert done.returncode == 1
+        assert "is the live database" in done.stderr
+    assert sqlite3.connect(db_path).execute("SELECT count(*) FROM t").fetchone() == (0,)

@@ -15,9 +15,14 @@ from pathlib import Path
 
 def backup(database: str, target: str) -> int:
     """Write a consistent copy of `database` to `target`; returns its size in bytes."""
-    if not Path(database).is_file():
+    source = Path(database).resolve()
+    if not source.is_file():
         raise FileNotFoundError(f"no database at {database}")
     destination = Path(target).resolve()
+    live = {source, Path(f"{source}-wal"), Path(f"{source}-shm"), Path(f"{source}-journal")}
+    if destination in live:
+        # Renaming over the live file would leave the server writing to an unlinked inode.
+        raise ValueError(f"{target} is the live database (or its journal); choose another path")
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".crmkit-backup-", dir=destination.parent)
     os.close(fd)
@@ -33,6 +38,9 @@ def backup(database: str, target: str) -> int:
             check.close()
         if ok != "ok":
             raise RuntimeError(f"the backup failed its integrity check: {ok}")
+        # The copy holds everything (token hashes included): owner-only, like a fresh database
+        # should be, whatever the umask.
+        os.chmod(tmp, 0o600)
         os.replace(tmp, destination)
     finally:
         conn.close()
