@@ -191,7 +191,7 @@ def _check_encodable(value: Any) -> None:
         raise ToolInputError(
             "error: invalid_field: the body holds NaN or Infinity\nhint: send finite numbers"
         )
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**63 - 1:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise ToolInputError(
             "error: invalid_field: the body holds an integer past 64 bits\n"
             "hint: integers must fit in 64 bits; send very large numbers as strings"

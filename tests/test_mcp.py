@@ -298,3 +298,19 @@ def test_bodies_json_cannot_carry_are_tool_errors(value: object) -> None:
 
     with pytest.raises(ToolInputError, match="hint:"):
         check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})
+
+
+def test_the_full_int64_range_passes_the_tool_check() -> None:
+    from crmkit.mcp import check_arguments
+
+    for value in (-(2**63), 2**63 - 1):
+        body = {"custom": {"v": value}}
+        assert check_arguments({"method": "POST", "path": "/contacts", "body": body})[2] == body
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
+def test_just_past_int64_is_a_tool_error(value: object) -> None:
+    from crmkit.mcp import ToolInputError, check_arguments
+
+    with pytest.raises(ToolInputError, match="hint:"):
+        check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})

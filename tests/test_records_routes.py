@@ -275,3 +275,11 @@ async def test_no_stored_value_can_fake_a_line(api):
     assert "\\u2028contact/c_fake" in records[0]
     got = await api.json("GET", "/contacts?search=evil", token)
     assert got.json()["data"][0]["name"] == sneaky  # JSON carries the value unchanged
+
+
+async def test_a_trailing_slash_gets_a_404_that_says_what_to_do(api):
+    token = await api.sign_in("slash@acme.com")
+    r = await api.json("GET", "/contacts/", token)
+    assert r.status_code == 404
+    assert r.json()["error"]["message"] == "no contact id in the path"
+    assert "GET /contacts" in r.json()["error"]["hint"]

@@ -322,3 +322,14 @@ async def test_api_replies_are_never_cached(api):
     assert r.headers["cache-control"] == "no-store"  # it carries the token
     token = r.text.split("token=")[1].split(" ")[0]
     assert (await api.get("/whoami", token)).headers["cache-control"] == "no-store"
+
+
+async def test_errors_and_mcp_replies_are_never_cached_but_the_manual_may_be(api):
+    r = await api.get("/contacts/c_nosuchcontact1")
+    assert r.status_code == 401 and r.headers["cache-control"] == "no-store"
+    token = await api.sign_in("nc@acme.com")
+    r = await api.get("/contacts/c_nosuchcontact1", token)
+    assert r.status_code == 404 and r.headers["cache-control"] == "no-store"
+    r = await api.post("/mcp", token, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert r.headers["cache-control"] == "no-store"
+    assert (await api.get("/help")).headers["cache-control"] == "public, max-age=300"

@@ -31,6 +31,12 @@ class Saved:
 
 def not_found(rs: S.RecordSpec, raw_id: str) -> NotFound:
     """The one 404 for a record: missing and another workspace's look exactly the same."""
+    if not raw_id.strip("/"):  # e.g. GET /contacts/ (no slash redirects: see app.py)
+        return NotFound(
+            f"no {rs.kind} id in the path",
+            f"list them with GET /{rs.plural}, or put a handle after the slash:"
+            f" GET /{rs.plural}/<id>",
+        )
     shown_id = raw_id if len(raw_id) <= 80 else raw_id[:80] + "..."
     return NotFound(
         f"no {rs.kind} {shown_id} in this workspace",

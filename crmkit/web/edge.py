@@ -19,6 +19,7 @@ log = logging.getLogger("crmkit.http")
 access_log = logging.getLogger("crmkit.access")
 
 MAX_BODY = 1024 * 1024
+NO_STORE = (b"cache-control", b"no-store")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Query keys whose values are secrets: never written to the access log.
 SECRET_QUERY_KEYS = frozenset(
@@ -66,7 +67,12 @@ class Edge:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                headers = [*message.get("headers", []), rid_header]
+                # Replies carry tokens and workspace data (errors and /mcp included): no cache
+                # may keep them unless a route says otherwise.
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append(NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         length = header(scope, b"content-length")

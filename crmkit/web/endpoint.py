@@ -40,9 +40,6 @@ class Call:
 
 Handler = Callable[[Call], Awaitable[Result | Response]]
 
-# Replies carry tokens and workspace data: no shared or browser cache may keep them.
-NO_STORE = {"Cache-Control": "no-store"}
-
 
 def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
@@ -57,7 +54,7 @@ def endpoint(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awai
         result = await handler(Call(request, rt, as_json, who))
         if isinstance(result, Response):
             return result
-        return respond(result, as_json=as_json, headers=NO_STORE)
+        return respond(result, as_json=as_json)
 
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__

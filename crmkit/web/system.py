@@ -41,12 +41,16 @@ async def readyz(call: Call) -> Message:
     return Message([f"ready version={__version__}"], {"status": "ready", "version": __version__})
 
 
+# The manual is the same for everyone: caches may keep it for a while.
+PUBLIC = {"Cache-Control": "public, max-age=300"}
+
+
 async def help_page(call: Call) -> Response:
-    return PlainTextResponse(document("help.txt"))
+    return PlainTextResponse(document("help.txt"), headers=PUBLIC)
 
 
 async def llms_txt(call: Call) -> Response:
-    return PlainTextResponse(document("llms.txt"))
+    return PlainTextResponse(document("llms.txt"), headers=PUBLIC)
 
 
 routes = [
