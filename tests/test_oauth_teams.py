@@ -104,3 +104,19 @@ async def test_a_connector_token_stays_in_the_workspace_the_user_approved(api: A
     assert r.status_code == 200 and "email=jane@acme.com" in r.text
     assert (await api.post(f"/workspaces/{other}/tokens", token, json={})).status_code == 201
     assert len((await api.json("GET", "/tokens", token)).json()["data"]) >= 3
+
+
+async def test_the_picker_says_who_created_a_workspace_you_were_invited_to(api: Api) -> None:
+    await api.sign_in("vic@corp.com")
+    mallory = await api.sign_in("mallory@evil.com")
+    trap = await create_workspace(api, mallory, "vic's workspace")
+    assert (await invite(api, mallory, trap, "vic@corp.com")).status_code == 201
+    client_id = await register(api.http)
+    _, challenge = pkce()
+    r = await api.get(authorize_url(client_id, challenge))
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": "vic@corp.com"})
+    code = api.inbox.code_for("vic@corp.com")
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "code": code})
+    assert "Choose a workspace" in r.text
+    assert "vic&#x27;s workspace (created by mallory@evil.com)" in r.text
+    assert r.text.count("created by") == 1  # vic's own workspace needs no label

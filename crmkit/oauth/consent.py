@@ -23,7 +23,14 @@ async def signed_in(rt: Runtime, email: str) -> str:
 
 
 async def workspaces(rt: Runtime, user_id: str) -> list[tuple[str, str]]:
-    return [(str(r[0]), str(r[1])) for r in await store.workspaces_of(rt.db, user_id)]
+    """(id, label) to choose from. A workspace someone else created says who: an invitation
+    could otherwise bring in a workspace named exactly like the user's own."""
+    email = await store.user_email(rt.db, user_id)
+    choices = []
+    for workspace_id, name, _, creator in await store.workspaces_of(rt.db, user_id):
+        label = str(name) if creator in (None, email) else f"{name} (created by {creator})"
+        choices.append((str(workspace_id), label))
+    return choices
 
 
 async def approve(rt: Runtime, client: Client, flow: Flow) -> str:

@@ -27,9 +27,11 @@ async def client(conn: Conn, client_id: str) -> Row | None:
 
 
 async def workspaces_of(conn: Conn, user_id: str) -> list[Row]:
-    """(workspace id, name, role) of every membership, oldest joined first."""
+    """(workspace id, name, role, creator's email or None) of every membership, oldest joined
+    first."""
     return await conn.all(
-        "SELECT w.id, w.name, m.role FROM memberships m JOIN workspaces w ON w.id = m.workspace_id"
+        "SELECT w.id, w.name, m.role, u.email FROM memberships m"
+        " JOIN workspaces w ON w.id = m.workspace_id LEFT JOIN users u ON u.id = w.created_by"
         " WHERE m.user_id = ? ORDER BY m.joined_at, w.id",
         (user_id,),
     )
