@@ -68,6 +68,19 @@ class Walk:
         return {k: v[0] for k, v in parse_qs(urlsplit(self.location).query).items()}
 
 
+async def to_workspace_choice(
+    http: httpx.AsyncClient, authorize_url: str, inbox: Inbox, email: str
+) -> httpx.Response:
+    """The sign-in page walked as far as the workspace choice (email, then the mailed code)."""
+    r = await http.get(authorize_url)
+    r = await http.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": email})
+    r = await http.post(
+        "/oauth/authorize", data={"flow": flow_of(r.text), "code": inbox.code_for(email)}
+    )
+    assert r.status_code == 200 and "Choose a workspace" in r.text, r.text
+    return r
+
+
 async def walk_signin(
     http: httpx.AsyncClient,
     authorize_url: str,

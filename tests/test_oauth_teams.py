@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 from conftest import Api
-from mcp_util import authorize_url, flow_of, pkce, redeem, register, walk_signin
+from mcp_util import (
+    authorize_url,
+    flow_of,
+    pkce,
+    redeem,
+    register,
+    to_workspace_choice,
+    walk_signin,
+)
 from teams_util import create_workspace, invite
 
 
@@ -40,10 +48,8 @@ async def test_new_workspace_on_the_page_respects_the_cap(api: Api) -> None:
 
     client_id = await register(api.http)
     _, challenge = pkce()
-    r = await api.get(authorize_url(client_id, challenge))
-    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": "jane@acme.com"})
-    code = api.inbox.code_for("jane@acme.com")
-    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "code": code})
+    url = authorize_url(client_id, challenge)
+    r = await to_workspace_choice(api.http, url, api.inbox, "jane@acme.com")
     choice = {"workspace": "new", "workspace_name": "Third"}
     r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
     assert "Allow access?" in r.text
@@ -113,10 +119,7 @@ async def test_the_picker_says_who_created_a_workspace_you_were_invited_to(api: 
     assert (await invite(api, mallory, trap, "vic@corp.com")).status_code == 201
     client_id = await register(api.http)
     _, challenge = pkce()
-    r = await api.get(authorize_url(client_id, challenge))
-    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "email": "vic@corp.com"})
-    code = api.inbox.code_for("vic@corp.com")
-    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "code": code})
-    assert "Choose a workspace" in r.text
+    url = authorize_url(client_id, challenge)
+    r = await to_workspace_choice(api.http, url, api.inbox, "vic@corp.com")
     assert "vic&#x27;s workspace (created by mallory@evil.com)" in r.text
     assert r.text.count("created by") == 1  # vic's own workspace needs no label
