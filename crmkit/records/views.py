@@ -43,10 +43,6 @@ def view(rs: S.RecordSpec, row: Row, *, full: bool = True) -> dict[str, Any]:
     return table(rs, [row], full=full).dicts()[0]
 
 
-def title_of(rs: S.RecordSpec, row: Row) -> Any:
-    return row[1 + [f.name for f in rs.fields].index(rs.title)]
-
-
 def value_of(rs: S.RecordSpec, row: Row, name: str) -> Any:
     return row[_index(rs)[name]]
 

@@ -112,13 +112,6 @@ async def update(
     return int(row[0]), tuple(row[1:])
 
 
-async def seq_of(tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str) -> int | None:
-    row = await tx.one(
-        "SELECT seq FROM %s WHERE workspace_id = ? AND id = ?" % rs.table, (workspace_id, id_)
-    )
-    return None if row is None else int(row[0])
-
-
 async def delete(tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str) -> int:
     """Delete one record; its search row and activities go with it (triggers in 0002).
     Returns how many activities were removed."""
