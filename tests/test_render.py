@@ -58,6 +58,7 @@ def test_table_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) 
         REF,
         TIME,
         Column,
+        Layout,
         Table,
     )
 
@@ -69,5 +70,5 @@ def test_table_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) 
         Column(5, "tags", LIST_JSON),
         Column(6, "custom", OBJECT_JSON),
     ]
-    table = Table("contact", columns, rows)  # type: ignore[arg-type]
+    table = Table(Layout("contact", columns), rows)  # type: ignore[arg-type]
     assert table.lines() == [record_line(d) for d in table.dicts()]

@@ -35,15 +35,22 @@ async def pragmas(run: Any) -> tuple[str, int, int, int]:
     return mode, fk, busy, sync
 
 
-async def test_both_connections_use_wal_foreign_keys_and_busy_timeout(db: Database) -> None:
-    reader = await pragmas(db.one)
+async def test_every_connection_uses_wal_foreign_keys_and_busy_timeout(db: Database) -> None:
+    inline = await pragmas(db.one)  # a plain read runs on the event-loop connection
+
+    async def on_thread(sql: str) -> Any:
+        return next(iter(await db.reader.execute_fetchall(sql)))
+
+    reader = await pragmas(on_thread)
     async with db.write() as tx:
         writer = await pragmas(tx.one)
-    for mode, fk, busy, sync in (reader, writer):
+    for mode, fk, busy, sync in (inline, reader, writer):
         assert sync == 1  # NORMAL: durable through kill -9 in WAL mode (see the kill test)
         assert mode == "wal"
         assert fk == 1
-        assert busy >= 5000
+    # Only the thread connections wait for a lock; the loop's hands a locked read to them.
+    assert inline[2] == 0
+    assert reader[2] >= 5000 and writer[2] >= 5000
     # Foreign keys are enforced, not just declared.
     with pytest.raises(sqlite3.IntegrityError):
         async with db.write() as tx:
@@ -116,6 +123,40 @@ async def test_readers_do_not_wait_for_an_open_write(db: Database) -> None:
         # The reader connection answers at once and does not see the uncommitted row.
         assert await db.one("SELECT value FROM meta WHERE key = 'test.x'") is None
     assert await db.one("SELECT value FROM meta WHERE key = 'test.x'") == ("1",)
+
+
+# A read that walks ~200,000 generated rows: far past any budget, and touching no table.
+SLOW_READ = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)"
+    " SELECT count(*), sum(i) FROM n"
+)
+
+
+async def test_a_read_past_its_budget_moves_to_the_reader_thread(db: Database) -> None:
+    assert await db.one("SELECT count(*) FROM meta") is not None
+    assert (db.reads_inline, db.reads_offloaded) == (1, 0)
+    # Interrupted on the loop, answered in full on the thread: the same rows, nothing lost.
+    assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
+    assert (db.reads_inline, db.reads_offloaded) == (1, 1)
+    # Remembered: the next run of that statement goes to the thread without trying the loop.
+    assert db._read_inline(SLOW_READ, ()) is None
+    assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
+    assert (db.reads_inline, db.reads_offloaded) == (1, 2)
+    # A generous budget keeps the same read on the loop.
+    roomy = Database(db.path, inline_budget=60.0)
+    await roomy.open()
+    try:
+        assert await roomy.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
+        assert (roomy.reads_inline, roomy.reads_offloaded) == (1, 0)
+    finally:
+        await roomy.close()
+
+
+async def test_the_read_path_cannot_write(db: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await db.all("INSERT INTO meta (key, value) VALUES ('test.ro', '1') RETURNING key")
+    async with db.write() as tx:
+        assert await tx.one("SELECT count(*) FROM meta WHERE key = 'test.ro'") == (0,)
 
 
 async def test_healthz_needs_no_database_and_readyz_reports_it(api: Any) -> None:

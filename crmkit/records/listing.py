@@ -91,7 +91,7 @@ async def list_records(
     if len(rows) > plan.limit:
         rows = rows[: plan.limit]
         last = rows[-1]
-        payload = [_binding(plan, who.workspace_id), last[-1], last[0]]
+        payload = [_binding(plan, who.workspace_id), last[-2], last[0]]  # sort key, id
         if upto is not None:
             payload.append(upto)
         next_cursor = rt.signer(CURSOR_SALT).dumps(payload)

@@ -13,30 +13,33 @@ import orjson
 
 from crmkit import spec as S
 from crmkit.clock import iso
-from crmkit.render import LIST_JSON, NUMBER, OBJECT_JSON, PLAIN, REF, TIME, Column, Table
+from crmkit.render import LIST_JSON, NUMBER, OBJECT_JSON, PLAIN, REF, TIME, Column, Layout, Table
 from crmkit.store.db import Row
 
 _KINDS = {S.DATETIME: TIME, S.REF: REF, S.TAGS: LIST_JSON, S.JSON: OBJECT_JSON}
 
 
 @cache
-def _columns(rs: S.RecordSpec, full: bool) -> tuple[Column, ...]:
-    """What a reply shows of each stored column: all of them for one record, the list subset
-    for lists. Worked out once per type."""
-    return tuple(
+def _layout(rs: S.RecordSpec, full: bool) -> Layout:
+    """How a reply shows each column of a row: a single record's row holds every field
+    (`sql_query.columns`), a list page's only the listed ones (`sql_query.list_columns`), each
+    after the id and possibly followed by extra columns (sort key, count) the layout ignores.
+    Worked out (and its renderer compiled) once per type."""
+    fields = [f for f in rs.fields if full or f.in_list]
+    columns = (
         Column(
             i,
             f.key,
             _KINDS.get(f.type, NUMBER if f.type in (S.INT, S.MONEY) else PLAIN),
             f.ref or "",
         )
-        for i, f in enumerate(rs.fields, start=1)
-        if full or f.in_list
+        for i, f in enumerate(fields, start=1)
     )
+    return Layout(rs.kind, columns)
 
 
 def table(rs: S.RecordSpec, rows: list[Row], *, full: bool = True) -> Table:
-    return Table(rs.kind, _columns(rs, full), rows)
+    return Table(_layout(rs, full), rows)
 
 
 def view(rs: S.RecordSpec, row: Row, *, full: bool = True) -> dict[str, Any]:

@@ -133,11 +133,12 @@ async def page(
     after: tuple[Any, str] | None,
     found: SearchSql | None,
 ) -> tuple[list[Row], int | None]:
-    """Up to limit + 1 rows (each ending with its sort key) and the capped total."""
+    """Up to limit + 1 rows in `list_columns` order, each followed by its sort key and the
+    capped total (those two are left on the row: the list layout ignores them), and the total."""
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
     rows = await db.all(sql, params)
     if rows:
-        return [tuple(r[:-1]) for r in rows], int(rows[0][-1])
+        return rows, int(rows[0][-1])
     if after is None:
         return [], 0
     sql, params = count_sql(rs, plan, workspace_id, found)

@@ -20,6 +20,11 @@ def columns(rs: S.RecordSpec) -> str:
     return "id, " + ", ".join(f.name for f in rs.fields)
 
 
+def list_columns(rs: S.RecordSpec) -> str:
+    """The SELECT list of list pages: id, then only the fields a list line shows."""
+    return "id, " + ", ".join(f.name for f in rs.fields if f.in_list)
+
+
 def _expr(f: Filter) -> str:
     if f.type == S.JSON:
         return "json_extract(custom, ?)"
@@ -165,7 +170,7 @@ def _plain_page(
         nullable = field is None or field.nullable
         after_sql, after_params = _after(col, plan.descending, after[0], after[1], nullable)
     sql = "SELECT %s, %s, %s FROM %s WHERE %s AND %s ORDER BY %s %s, id %s LIMIT %d" % (
-        columns(rs),
+        list_columns(rs),
         col,
         count,
         rs.table,
@@ -196,7 +201,12 @@ def _search_page(
     else:
         key, desc, key_params = search.score, False, search.score_params
     direction = "DESC" if desc else "ASC"
-    inner = "SELECT %s, %s AS sort_key FROM %s WHERE %s" % (columns(rs), key, rs.table, cond)
+    inner = "SELECT %s, %s AS sort_key FROM %s WHERE %s" % (
+        list_columns(rs),
+        key,
+        rs.table,
+        cond,
+    )
     after_sql, after_params = "1", list[Any]()
     if after is not None:
         after_sql, after_params = _after("sort_key", desc, after[0], after[1])
