@@ -8,7 +8,7 @@ JSON: `{"data": ...}` with the same fields. Errors render through `error_body()`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -47,7 +47,7 @@ class Layout:
 
     __slots__ = ("columns", "prefix", "render_lines")
 
-    def __init__(self, kind: str, columns: Sequence[Column]) -> None:
+    def __init__(self, kind: str, columns: Iterable[Column]) -> None:
         self.prefix = kind + "/"
         self.columns = tuple(columns)
         self.render_lines = _compile_lines(self.prefix, self.columns)

@@ -36,28 +36,24 @@ async def pragmas(run: Any) -> tuple[str, int, int, int]:
 
 
 async def test_every_connection_uses_wal_foreign_keys_and_busy_timeout(db: Database) -> None:
-    inline = await pragmas(db.one)  # a plain read runs on the event-loop connection
+    loop_reader = await pragmas(db.one)  # a plain read runs on the event loop
+    async with db.write() as tx:
+        loop_writer = await pragmas(tx.one)
+    async with db.write(heavy=True) as tx:
+        thread_writer = await pragmas(tx.one)
 
     async def on_thread(sql: str) -> Any:
         return next(iter(await db.reader.execute_fetchall(sql)))
 
-    reader = await pragmas(on_thread)
-    async with db.write() as tx:
-        writer = await pragmas(tx.one)
-    for mode, fk, busy, sync in (inline, reader, writer):
+    thread_reader = await pragmas(on_thread)
+    for mode, fk, _busy, sync in (loop_reader, loop_writer, thread_reader, thread_writer):
         assert sync == 1  # NORMAL: durable through kill -9 in WAL mode (see the kill test)
         assert mode == "wal"
         assert fk == 1
-    # Only the thread connections wait for a lock; the loop's hands a locked read to them.
-    assert inline[2] == 0
-    assert reader[2] >= 5000 and writer[2] >= 5000
-    # Foreign keys are enforced, not just declared.
-    with pytest.raises(sqlite3.IntegrityError):
-        async with db.write() as tx:
-            await tx.execute(
-                "INSERT INTO memberships (workspace_id, user_id, role, joined_at)"
-                " VALUES ('w_nope', 'u_nope', 'admin', 0)"
-            )
+    # Only the thread connections wait for a lock; the loop's hand a locked statement to them.
+    assert loop_reader[2] == 0 and loop_writer[2] == 0
+    assert thread_reader[2] >= 5000 and thread_writer[2] >= 5000
+    assert (db.writes_inline, db.writes_offloaded) == (1, 1)
 
 
 async def test_migrations_are_recorded_and_rerunning_is_a_no_op(db: Database) -> None:
@@ -139,7 +135,7 @@ async def test_a_read_past_its_budget_moves_to_the_reader_thread(db: Database) -
     assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
     assert (db.reads_inline, db.reads_offloaded) == (1, 1)
     # Remembered: the next run of that statement goes to the thread without trying the loop.
-    assert db._read_inline(SLOW_READ, ()) is None
+    assert db._read_on_loop(SLOW_READ, ()) is None
     assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
     assert (db.reads_inline, db.reads_offloaded) == (1, 2)
     # A generous budget keeps the same read on the loop.
@@ -157,6 +153,53 @@ async def test_the_read_path_cannot_write(db: Database) -> None:
         await db.all("INSERT INTO meta (key, value) VALUES ('test.ro', '1') RETURNING key")
     async with db.write() as tx:
         assert await tx.one("SELECT count(*) FROM meta WHERE key = 'test.ro'") == (0,)
+
+
+async def test_a_write_meeting_another_process_lock_runs_on_the_writer_thread(
+    db: Database,
+) -> None:
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        assert db._begin_on_loop() is None  # the loop never waits for it
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    # Once it is free, writes run on the loop again; a heavy one runs on the thread.
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('test.loop', '1')")
+    async with db.write(heavy=True) as tx:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('test.thread', '2')")
+        assert await tx.one("SELECT value FROM meta WHERE key = 'test.loop'") == ("1",)
+    assert (db.writes_inline, db.writes_offloaded) == (1, 1)
+    rows = await db.all("SELECT key FROM meta WHERE key LIKE 'test.%' ORDER BY key")
+    assert rows == [("test.loop",), ("test.thread",)]
+
+
+async def test_a_failing_write_on_the_thread_rolls_back_fully(db: Database) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.write(heavy=True) as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.h', '1')")
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.h', 'dup')")
+    assert await db.one("SELECT count(*) FROM meta WHERE key = 'test.h'") == (0,)
+    async with db.write(heavy=True) as tx:  # the thread writer is usable afterwards
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('test.h', '2')")
+    assert await db.one("SELECT value FROM meta WHERE key = 'test.h'") == ("2",)
+
+
+async def test_commits_on_the_loop_leave_checkpoints_to_a_thread(db: Database) -> None:
+    from crmkit.store.db import CHECKPOINT_EVERY
+
+    async with db.write() as tx:
+        assert await tx.one("PRAGMA wal_autocheckpoint") == (0,)
+    for i in range(CHECKPOINT_EVERY - 1):
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"test.{i}", "x"))
+    assert db._checkpoint is not None  # the 200th commit started one on the reader thread
+    await db._checkpoint
+    # Everything in the WAL was copied into the database file, none of it by the loop.
+    busy, wal_pages, copied = (await db.reader.execute_fetchall("PRAGMA wal_checkpoint"))[0]
+    assert busy == 0 and wal_pages == copied
 
 
 async def test_healthz_needs_no_database_and_readyz_reports_it(api: Any) -> None:

@@ -305,6 +305,49 @@ async def test_500_never_leaks_a_traceback(
     assert "secret internals" in caplog.text
 
 
+async def test_a_client_leaving_mid_body_is_not_an_error(
+    api: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = await api.sign_in("leaver@example.com")
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/contacts",
+        "raw_path": b"/contacts",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+            (b"x-request-id", b"rid-gone"),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "root_path": "",
+    }
+    messages = [
+        {"type": "http.request", "body": b'{"name": "Half', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    caplog.set_level(logging.DEBUG)
+    await api.app(scope, receive, send)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "client disconnected during request rid-gone" in caplog.text
+    listed = await api.json("GET", "/contacts", token)
+    assert listed.json()["data"] == []  # and nothing was written
+
+
 async def test_help_and_llms_txt_are_served_without_auth(api: Any) -> None:
     root = Path(__file__).resolve().parents[1]
     for path, name in (("/help", "help.txt"), ("/llms.txt", "llms.txt")):

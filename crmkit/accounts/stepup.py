@@ -104,13 +104,15 @@ async def run(
     what: str,
     code: str | None,
     apply: Callable[[Tx], Awaitable[T]],
+    heavy: bool = False,
 ) -> T:
     """Without a code: mail one and raise escalation_required. With one: check it and run
     `apply` in the same transaction. A wrong try is committed (it counts toward the 5) before
-    invalid_code is raised; if `apply` fails, nothing commits and the code stays usable."""
+    invalid_code is raised; if `apply` fails, nothing commits and the code stays usable.
+    `heavy`: `apply` may touch many rows (see Database.write)."""
     if code is None:
         await challenge(rt, who, action, target, workspace_id, what)
-    async with rt.db.write() as tx:
+    async with rt.db.write(heavy=heavy) as tx:
         if await codes.check(rt, tx, key(who.user_id, action, target), code.strip()):
             return await apply(tx)
     raise invalid_code()

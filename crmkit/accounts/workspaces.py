@@ -204,5 +204,6 @@ async def delete(rt: Runtime, who: Principal, raw_id: str, code: str | None) -> 
         what=f'delete workspace "{access.name}" (workspace/{workspace_id}) and all its data',
         code=code,
         apply=apply,
+        heavy=True,  # every row of the workspace: keep the loop serving other requests
     )
     return Deleted(workspace_id, access.name, deleted)

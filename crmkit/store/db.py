@@ -1,16 +1,23 @@
-"""The SQLite connections: one writer behind a lock, readers; migrations at open.
+"""The SQLite connections: statements run on the event loop; aiosqlite's threads take what
+must not.
 
-Why this shape: every `await` into aiosqlite is a thread hop, and on two cores more
-connections made things slower, not faster (docs/PERFORMANCE.md). Writes go through the single
-writer with `BEGIN IMMEDIATE` so a transaction never has to upgrade from read to write (which
-can fail with SQLITE_BUSY); reads never wait for the write lock.
+Why this shape: every `await` into aiosqlite is a thread hop, about half of a single GET's
+time, and under load each hop also waits a full turn of the loop behind every other ready
+request (a write of ~6 hops took ~300 ms while reads kept the loop busy). Nearly every
+statement crmkit runs is indexed and takes well under a millisecond, so:
 
-Reads run first on a read-only connection on the event loop itself: nearly all of them are
-indexed and take well under a millisecond, less than the hand-off to aiosqlite's thread costs
-(about half of a single GET's time). A progress handler interrupts any read that runs past
-INLINE_BUDGET_S, so a slow one cannot stall the loop for longer than that: it is run again on
-the aiosqlite reader thread, and its SQL is remembered so the next one goes there directly.
-A read that meets a lock (SQLITE_BUSY) does the same, since only the thread may wait.
+- Reads run first on a read-only connection on the loop. A progress handler interrupts any
+  read that runs past INLINE_BUDGET_S, so a slow one (search, a scan) cannot stall the loop
+  for longer: it is run again on the aiosqlite reader thread, and its SQL is remembered so the
+  next one goes there directly.
+- Writes run on the loop too, one transaction at a time behind an asyncio lock, with
+  `BEGIN IMMEDIATE` so a transaction never has to upgrade from read to write (which can fail
+  with SQLITE_BUSY). A write known to be large (`write(heavy=True)`, e.g. deleting a
+  workspace) runs on the aiosqlite writer thread instead, so reads go on meanwhile.
+- Only the thread connections ever wait for a lock held by another process (busy_timeout):
+  a loop read or write that meets one is handed to them.
+- WAL checkpoints (the one part of a commit that writes the database file and fsyncs) run on
+  the reader thread every CHECKPOINT_EVERY commits, not inside a commit on the loop.
 
 `synchronous=NORMAL` in WAL mode: every commit survives a process crash (kill -9); only the
 newest commits may be lost on power loss. FULL would also survive power loss at roughly three
@@ -37,35 +44,63 @@ Params = Sequence[Any] | dict[str, Any]
 
 BUSY_TIMEOUT_MS = 5000
 # The longest a read may hold the event loop before it moves to the reader thread; a capped
-# list page with its count takes about 0.6 ms on the benchmark machine.
+# list page with its count takes about 0.5 ms on the benchmark machine.
 INLINE_BUDGET_S = 0.002
-# How often (in SQLite VM instructions) the budget is checked: ~0.05-0.2 ms of work.
-_CHECK_EVERY = 1000
+# How often (in SQLite VM instructions) the budget is checked: ~0.2-0.8 ms of work.
+_CHECK_EVERY = 4000
 _SLOW_MEMORY = 512
-_OFFLOAD_CODES = frozenset({sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# SQLite's own automatic checkpoint runs at 1,000 WAL pages; a single-record write adds ~5-10.
+CHECKPOINT_EVERY = 200
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return exc.sqlite_errorcode in _BUSY
 
 
 class Tx:
-    """A write transaction on the writer connection; reads inside it see its own writes."""
+    """A write transaction; reads inside it see its own writes. Runs on the event loop."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        cursor = await self._conn.execute(sql, params)
+        cursor = self._conn.execute(sql, params)
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        self._conn.executemany(sql, rows)
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    async def one(self, sql: str, params: Params = ()) -> Row | None:
+        return self._conn.execute(sql, params).fetchone()  # type: ignore[no-any-return]
+
+
+class ThreadTx(Tx):
+    """The same transaction API on the aiosqlite writer thread (heavy or lock-waiting writes)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._thread_conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        cursor = await self._thread_conn.execute(sql, params)
         count = cursor.rowcount
         await cursor.close()
         return count
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        await self._conn.executemany(sql, rows)
+        await self._thread_conn.executemany(sql, rows)
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
-        return list(await self._conn.execute_fetchall(sql, params))  # type: ignore[arg-type]
+        return list(await self._thread_conn.execute_fetchall(sql, params))  # type: ignore[arg-type]
 
     async def one(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self._conn.execute_fetchall(sql, params)
+        rows = await self._thread_conn.execute_fetchall(sql, params)
         return next(iter(rows), None)  # type: ignore[return-value]
 
 
@@ -78,12 +113,15 @@ class Database:
         self.inline_budget = inline_budget
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._inline: sqlite3.Connection | None = None
+        self._loop_reader: sqlite3.Connection | None = None
+        self._loop_writer: sqlite3.Connection | None = None
         self._deadline = 0.0
         self._slow: set[str] = set()
-        # reads answered on the loop / moved to the reader thread, for tests and benchmarks
-        self.reads_inline = 0
-        self.reads_offloaded = 0
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+        # where reads and writes ran (on the loop / on a thread), for tests and benchmarks
+        self.reads_inline = self.reads_offloaded = 0
+        self.writes_inline = self.writes_offloaded = 0
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -95,7 +133,8 @@ class Database:
         await migrate(self._writer)
         self._reader = await self._connect()
         if self.path != ":memory:":  # a second :memory: connection would be another database
-            self._inline = self._connect_inline()
+            self._loop_reader = self._connect_on_loop(read_only=True)
+            self._loop_writer = self._connect_on_loop(read_only=False)
 
     def _pragmas(self, busy_timeout_ms: int) -> list[str]:
         return [
@@ -110,21 +149,28 @@ class Database:
             await conn.execute(pragma)
         return conn
 
-    def _connect_inline(self) -> sqlite3.Connection:
+    def _connect_on_loop(self, *, read_only: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in self._pragmas(0):  # never wait on the loop: the thread path waits
             conn.execute(pragma)
-        conn.execute("PRAGMA query_only=ON")  # reads only, whatever SQL reaches it
-        conn.set_progress_handler(self._over_budget, _CHECK_EVERY)
+        if read_only:
+            conn.execute("PRAGMA query_only=ON")  # reads only, whatever SQL reaches it
+            conn.set_progress_handler(self._over_budget, _CHECK_EVERY)
+        else:
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on a thread
         return conn
 
     def _over_budget(self) -> bool:
         return time.perf_counter() > self._deadline
 
     async def close(self) -> None:
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
+        if self._checkpoint is not None:
+            await self._checkpoint
+            self._checkpoint = None
+        for loop_conn in (self._loop_reader, self._loop_writer):
+            if loop_conn is not None:
+                loop_conn.close()
+        self._loop_reader = self._loop_writer = None
         for conn in (self._reader, self._writer):
             if conn is not None:
                 await conn.close()
@@ -136,27 +182,33 @@ class Database:
             raise RuntimeError("database is not open")
         return self._reader
 
-    def _read_inline(self, sql: str, params: Params) -> list[Row] | None:
+    def _read_on_loop(self, sql: str, params: Params) -> list[Row] | None:
         """The rows, or None when the read belongs on the reader thread."""
-        conn = self._inline
+        conn = self._loop_reader
         if conn is None or sql in self._slow:
             return None
         self._deadline = time.perf_counter() + self.inline_budget
         try:
             rows = conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in _OFFLOAD_CODES:
-                raise
             if exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT:
                 if len(self._slow) >= _SLOW_MEMORY:
                     self._slow.clear()
                 self._slow.add(sql)
-            return None
+                return None
+            if _is_busy(exc):
+                return None
+            raise
         self.reads_inline += 1
         return rows
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
-        rows = self._read_inline(sql, params)
+        # One turn of the loop first. A request whose reads never suspend runs start to finish
+        # in one callback, and under uvloop a saturated server then answered some connections
+        # 10x later than the rest (list p99 ~400 ms against p50 ~50 ms); yielding here
+        # keeps the order fair (p99 ~100 ms) for ~5% of throughput.
+        await asyncio.sleep(0)
+        rows = self._read_on_loop(sql, params)
         if rows is None:
             self.reads_offloaded += 1
             rows = list(await self.reader.execute_fetchall(sql, params))  # type: ignore[arg-type]
@@ -170,21 +222,63 @@ class Database:
         """Raise unless the database answers a query (readiness)."""
         await self.one("SELECT 1 FROM schema_migrations LIMIT 1")
 
+    def _begin_on_loop(self) -> Tx | None:
+        """BEGIN IMMEDIATE on the loop's writer, or None if another process holds the lock."""
+        conn = self._loop_writer
+        if conn is None:
+            return None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                return None
+            raise
+        return Tx(conn)
+
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        """One logical write: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    async def write(self, *, heavy: bool = False) -> AsyncIterator[Tx]:
+        """One logical write: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
+        `heavy`: the write may touch many rows; run it on the writer thread."""
         if self._writer is None:
             raise RuntimeError("database is not open")
-        conn = self._writer
+        await asyncio.sleep(0)  # one turn of the loop, as in all()
         async with self._lock:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Tx(conn)
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
+            tx = None if heavy else self._begin_on_loop()
+            if tx is not None:
+                self.writes_inline += 1
+                conn = tx._conn
+                try:
+                    yield tx
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
             else:
-                await conn.execute("COMMIT")
+                self.writes_offloaded += 1
+                thread_conn = self._writer
+                await thread_conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield ThreadTx(thread_conn)
+                    await thread_conn.execute("COMMIT")
+                except BaseException:
+                    if thread_conn.in_transaction:
+                        await thread_conn.execute("ROLLBACK")
+                    raise
+            self._after_commit()
+
+    def _after_commit(self) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+            self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
+
+    async def _run_checkpoint(self) -> None:
+        # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
+        try:
+            if self._reader is not None:
+                await self._reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            self._checkpoint = None
 
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")

@@ -10,6 +10,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmkit.errors import CrmError, InternalError, PayloadTooLarge
@@ -92,6 +93,11 @@ class Edge:
 
             try:
                 await self.app(scope, capped_receive, send_with_id)
+            except ClientDisconnect:
+                # The client left before sending its whole body: not our error (load
+                # generators do this at the end of every run). Logged as nginx's 499.
+                status_holder["status"] = 499
+                log.info("client disconnected during request %s", request_id)
             except Exception:
                 log.exception("unhandled error in request %s", request_id)
                 if status_holder["status"] is None:
