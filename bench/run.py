@@ -71,17 +71,41 @@ def parse_wrk(out: str) -> dict[str, float]:
     return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(errors.group(1)) if errors else 0}
 
 
-def wrk(
-    url: str, *, token: str | None, duration: int, connections: int, script: str | None = None
-) -> dict[str, float]:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency"]
+def wrk_command(
+    url: str,
+    *,
+    token: str | None,
+    duration: int,
+    connections: int,
+    script: str | None = None,
+    threads: int = 2,
+) -> list[str]:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
     if script:
         cmd += ["-s", script]
     cmd.append(url)
+    return cmd
+
+
+def wrk(
+    url: str, *, token: str | None, duration: int, connections: int, script: str | None = None
+) -> dict[str, float]:
+    cmd = wrk_command(url, token=token, duration=duration, connections=connections, script=script)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
+
+
+def wrk_beside(reads: list[str], writes: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Two wrk runs at once: how writes fare beside a read load, and the reads beside them."""
+    with (
+        subprocess.Popen(reads, stdout=subprocess.PIPE, text=True) as r,
+        subprocess.Popen(writes, stdout=subprocess.PIPE, text=True) as w,
+    ):
+        read_out, _ = r.communicate()
+        write_out, _ = w.communicate()
+    return parse_wrk(read_out), parse_wrk(write_out)
 
 
 # wrk.format() sends only the headers it is given, so copy -H (the token) into them.
@@ -272,6 +296,23 @@ def run_scenarios(
             url, token=tok, duration=args.duration, connections=args.connections, script=script
         )
         print(f"{name}: {results[name]}", file=sys.stderr)
+    if not only or any("mixed" in o for o in only):
+        # 28 connections reading one contact while 4 PATCH others: writes must not starve.
+        get_url = scenarios["single GET"][0]
+        reads = wrk_command(get_url, token=token, duration=args.duration, connections=28, threads=1)
+        writes = wrk_command(
+            base + "/contacts/x",
+            token=token,
+            duration=args.duration,
+            connections=4,
+            script=str(patch_lua),
+            threads=1,
+        )
+        wrk_beside(reads, writes)  # warm-up
+        read, write = wrk_beside(reads, writes)
+        results["mixed: single GET (28 connections) ..."] = read
+        results["mixed: ... beside PATCH (4 connections)"] = write
+        print(f"mixed: {read} / {write}", file=sys.stderr)
     return results
 
 
