@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import sqlite3
@@ -174,6 +175,31 @@ async def test_a_write_meeting_another_process_lock_runs_on_the_writer_thread(
     assert (db.writes_inline, db.writes_offloaded) == (1, 1)
     rows = await db.all("SELECT key FROM meta WHERE key LIKE 'test.%' ORDER BY key")
     assert rows == [("test.loop",), ("test.thread",)]
+
+
+async def test_a_write_waits_on_the_thread_while_another_process_holds_the_lock(
+    db: Database,
+) -> None:
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.waited', '1')")
+
+    task = asyncio.create_task(write())
+    try:
+        while db.writes_offloaded == 0:  # handed to the writer thread, which now waits
+            assert not task.done()
+            await asyncio.sleep(0)
+        # The loop is free meanwhile: reads answer at once.
+        assert await db.one("SELECT count(*) FROM meta WHERE key = 'test.waited'") == (0,)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await task
+    assert await db.one("SELECT value FROM meta WHERE key = 'test.waited'") == ("1",)
+    assert (db.writes_inline, db.writes_offloaded) == (0, 1)
 
 
 async def test_a_failing_write_on_the_thread_rolls_back_fully(db: Database) -> None:
