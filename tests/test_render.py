@@ -23,6 +23,13 @@ def test_any_value_stays_on_one_line(value: str) -> None:
     assert line.startswith("contact/c_x")
 
 
+@given(st.text(max_size=40) | st.sampled_from(["", " ", "a b", "\u00a0", "\u2028", "\x85", "x=y"]))
+def test_the_fast_no_quote_check_agrees_with_the_pattern(value: str) -> None:
+    from crmkit.render import _NEEDS_QUOTE, _plain
+
+    assert _plain(value) == bool(value and not _NEEDS_QUOTE.search(value))
+
+
 def _json_text(value: object) -> str:
     import orjson
 
