@@ -259,6 +259,8 @@ def _plain(s: str) -> bool:
 
 def _list_text(items: list[Any]) -> str:
     """text_value() of a list, with a fast path for plain string items (tags)."""
+    if type(items) is not list:
+        return text_value(items)
     try:
         joined = ",".join(items)
     except TypeError:  # not all strings

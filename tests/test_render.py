@@ -44,14 +44,23 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
     st.lists(
         st.tuples(
             st.from_regex(r"c_[a-z2-7]{12}", fullmatch=True),
-            st.one_of(st.none(), _text),  # PLAIN
+            st.one_of(  # PLAIN: text, and what a JSON-typed or numeric column can hold
+                st.none(), _text, st.integers(-(2**40), 2**40), st.floats(allow_nan=False)
+            ),
             st.one_of(st.none(), st.integers(0, 2**40)),  # NUMBER
             st.one_of(st.none(), st.integers(0, 4_102_444_800)),  # TIME
             st.one_of(st.none(), st.from_regex(r"co_[a-z2-7]{12}", fullmatch=True)),  # REF
-            st.one_of(st.none(), st.lists(_text, max_size=3).map(_json_text)),  # LIST_JSON
+            st.one_of(  # LIST_JSON: tags, and odd lists the fast path must hand on
+                st.none(),
+                st.lists(_text, max_size=3).map(_json_text),
+                st.lists(_scalar, max_size=3).map(_json_text),
+                st.dictionaries(_text, _scalar, min_size=1, max_size=2).map(_json_text),
+            ),
             st.one_of(
                 st.none(), st.dictionaries(_text, _scalar, max_size=3).map(_json_text)
             ),  # OBJECT_JSON
+            st.integers(),  # a list page's trailing sort key and count: not shown
+            st.integers(),
         ),
         max_size=5,
     )

@@ -139,6 +139,16 @@ async def test_a_read_past_its_budget_moves_to_the_reader_thread(db: Database) -
     assert db._read_on_loop(SLOW_READ, ()) is None
     assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
     assert (db.reads_inline, db.reads_offloaded) == (1, 2)
+    assert db.reads_interrupted == 1
+    # Not for ever: once `slow_for` has passed, the loop gets another try.
+    brief = Database(db.path, slow_for=0.0)
+    await brief.open()
+    try:
+        for _ in range(2):
+            assert await brief.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
+        assert (brief.reads_interrupted, brief.reads_offloaded) == (2, 2)
+    finally:
+        await brief.close()
     # A generous budget keeps the same read on the loop.
     roomy = Database(db.path, inline_budget=60.0)
     await roomy.open()
@@ -200,6 +210,35 @@ async def test_a_write_waits_on_the_thread_while_another_process_holds_the_lock(
     await task
     assert await db.one("SELECT value FROM meta WHERE key = 'test.waited'") == ("1",)
     assert (db.writes_inline, db.writes_offloaded) == (0, 1)
+
+
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
+    db: Database,
+) -> None:
+    holder = sqlite3.connect(db.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.write() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.cancelled', '1')")
+
+    task = asyncio.create_task(write())
+    while db.writes_offloaded == 0:  # its BEGIN now waits on the writer thread
+        await asyncio.sleep(0)
+    task.cancel()
+    holder.execute("ROLLBACK")  # the BEGIN the thread was waiting on goes through...
+    holder.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # ...and was rolled back: nothing written, the lock free for this process and others.
+    assert not db._writer.in_transaction  # type: ignore[union-attr]
+    other = sqlite3.connect(db.path, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    async with db.write() as tx:
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('test.after', '1')")
+    assert await db.all("SELECT key FROM meta WHERE key LIKE 'test.%'") == [("test.after",)]
 
 
 async def test_a_failing_write_on_the_thread_rolls_back_fully(db: Database) -> None:

@@ -28,17 +28,20 @@ more than speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
+T = TypeVar("T")
 Row = tuple[Any, ...]
 Params = Sequence[Any] | dict[str, Any]
 
@@ -52,10 +55,34 @@ _SLOW_MEMORY = 512
 # SQLite's own automatic checkpoint runs at 1,000 WAL pages; a single-record write adds ~5-10.
 CHECKPOINT_EVERY = 200
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# A statement found slow goes straight to the thread for this long, then is tried on the loop
+# again: a read can overrun once for reasons that pass (the loop thread waiting for the GIL).
+SLOW_FOR_S = 60.0
+
+log = logging.getLogger("crmkit.db")
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (Python reports extended ones, e.g. BUSY_RECOVERY)."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    return exc.sqlite_errorcode in _BUSY
+    return _primary_code(exc) in _BUSY
+
+
+async def _finish(work: Awaitable[T]) -> T:
+    """Await a statement on an aiosqlite thread to its end even if the caller is cancelled
+    meanwhile (then re-raise the cancel): the thread runs it anyway, and the transaction's
+    cleanup must know whether a BEGIN or COMMIT happened."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        raise
 
 
 class Tx:
@@ -106,21 +133,27 @@ class ThreadTx(Tx):
 
 class Database:
     def __init__(
-        self, path: str, *, synchronous: str = "NORMAL", inline_budget: float = INLINE_BUDGET_S
+        self,
+        path: str,
+        *,
+        synchronous: str = "NORMAL",
+        inline_budget: float = INLINE_BUDGET_S,
+        slow_for: float = SLOW_FOR_S,
     ) -> None:
         self.path = path
         self.synchronous = synchronous
         self.inline_budget = inline_budget
+        self.slow_for = slow_for
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._loop_reader: sqlite3.Connection | None = None
         self._loop_writer: sqlite3.Connection | None = None
         self._deadline = 0.0
-        self._slow: set[str] = set()
+        self._slow: dict[str, float] = {}  # SQL -> until when it goes to the thread
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
         # where reads and writes ran (on the loop / on a thread), for tests and benchmarks
-        self.reads_inline = self.reads_offloaded = 0
+        self.reads_inline = self.reads_offloaded = self.reads_interrupted = 0
         self.writes_inline = self.writes_offloaded = 0
         self._lock = asyncio.Lock()
 
@@ -132,6 +165,7 @@ class Database:
         await self._writer.execute("PRAGMA journal_mode=WAL")
         await migrate(self._writer)
         self._reader = await self._connect()
+        await self._reader.execute("PRAGMA query_only=ON")  # reads (and checkpoints) only
         if self.path != ":memory:":  # a second :memory: connection would be another database
             self._loop_reader = self._connect_on_loop(read_only=True)
             self._loop_writer = self._connect_on_loop(read_only=False)
@@ -165,7 +199,7 @@ class Database:
 
     async def close(self) -> None:
         if self._checkpoint is not None:
-            await self._checkpoint
+            await self._checkpoint  # never raises: _run_checkpoint logs its failures
             self._checkpoint = None
         for loop_conn in (self._loop_reader, self._loop_writer):
             if loop_conn is not None:
@@ -185,16 +219,20 @@ class Database:
     def _read_on_loop(self, sql: str, params: Params) -> list[Row] | None:
         """The rows, or None when the read belongs on the reader thread."""
         conn = self._loop_reader
-        if conn is None or sql in self._slow:
+        if conn is None:
             return None
-        self._deadline = time.perf_counter() + self.inline_budget
+        now = time.perf_counter()
+        if self._slow and self._slow.get(sql, 0.0) > now:
+            return None
+        self._deadline = now + self.inline_budget
         try:
             rows = conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode == sqlite3.SQLITE_INTERRUPT:
+            if _primary_code(exc) == sqlite3.SQLITE_INTERRUPT:
                 if len(self._slow) >= _SLOW_MEMORY:
                     self._slow.clear()
-                self._slow.add(sql)
+                self._slow[sql] = now + self.slow_for
+                self.reads_interrupted += 1
                 return None
             if _is_busy(exc):
                 return None
@@ -257,13 +295,13 @@ class Database:
             else:
                 self.writes_offloaded += 1
                 thread_conn = self._writer
-                await thread_conn.execute("BEGIN IMMEDIATE")
                 try:
+                    await _finish(thread_conn.execute("BEGIN IMMEDIATE"))
                     yield ThreadTx(thread_conn)
-                    await thread_conn.execute("COMMIT")
+                    await _finish(thread_conn.execute("COMMIT"))
                 except BaseException:
                     if thread_conn.in_transaction:
-                        await thread_conn.execute("ROLLBACK")
+                        await _finish(thread_conn.execute("ROLLBACK"))
                     raise
             self._after_commit()
 
@@ -274,9 +312,12 @@ class Database:
 
     async def _run_checkpoint(self) -> None:
         # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
+        # A failure only leaves the WAL longer until the next one.
         try:
             if self._reader is not None:
                 await self._reader.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:
+            log.exception("WAL checkpoint failed")
         finally:
             self._checkpoint = None
 
