@@ -38,7 +38,7 @@ class Column:
 
 
 class Layout:
-    """How a list shows one record type: its columns, and a line renderer compiled once.
+    """How replies show one record type's rows: its columns, and a line renderer compiled once.
 
     Why compiled: a 50-row page is 50 x ~17 columns, and a generic loop that looks up each
     column's kind per value spent more time dispatching than formatting (text cost 2.5x the
@@ -89,7 +89,6 @@ def _compile_lines(
     body.append("        out.append(' '.join(p))")
     body.append("    return out")
     scope: dict[str, Any] = {
-        "nq": _NEEDS_QUOTE.search,
         "plain": _plain,
         "tv": text_value,
         "quote": _quote,

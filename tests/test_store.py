@@ -187,21 +187,30 @@ async def test_a_write_meeting_another_process_lock_runs_on_the_writer_thread(
     assert rows == [("test.loop",), ("test.thread",)]
 
 
-async def test_a_write_waits_on_the_thread_while_another_process_holds_the_lock(
-    db: Database,
-) -> None:
+async def write_behind_another_process(
+    db: Database, key: str
+) -> tuple[sqlite3.Connection, asyncio.Task[None]]:
+    """Another connection holds the write lock; a write of `key` has been handed to the writer
+    thread, which waits for it. Returns the holder (to release) and the write's task."""
     holder = sqlite3.connect(db.path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
 
     async def write() -> None:
         async with db.write() as tx:
-            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.waited', '1')")
+            await tx.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (key,))
 
     task = asyncio.create_task(write())
+    while db.writes_offloaded == 0:
+        assert not task.done()
+        await asyncio.sleep(0)
+    return holder, task
+
+
+async def test_a_write_waits_on_the_thread_while_another_process_holds_the_lock(
+    db: Database,
+) -> None:
+    holder, task = await write_behind_another_process(db, "test.waited")
     try:
-        while db.writes_offloaded == 0:  # handed to the writer thread, which now waits
-            assert not task.done()
-            await asyncio.sleep(0)
         # The loop is free meanwhile: reads answer at once.
         assert await db.one("SELECT count(*) FROM meta WHERE key = 'test.waited'") == (0,)
     finally:
@@ -215,16 +224,7 @@ async def test_a_write_waits_on_the_thread_while_another_process_holds_the_lock(
 async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_no_transaction_open(
     db: Database,
 ) -> None:
-    holder = sqlite3.connect(db.path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-
-    async def write() -> None:
-        async with db.write() as tx:
-            await tx.execute("INSERT INTO meta (key, value) VALUES ('test.cancelled', '1')")
-
-    task = asyncio.create_task(write())
-    while db.writes_offloaded == 0:  # its BEGIN now waits on the writer thread
-        await asyncio.sleep(0)
+    holder, task = await write_behind_another_process(db, "test.cancelled")
     task.cancel()
     holder.execute("ROLLBACK")  # the BEGIN the thread was waiting on goes through...
     holder.close()
