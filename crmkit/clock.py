@@ -22,10 +22,10 @@ class FixedClock(Clock):
         self.at += seconds
 
 
-_DAYS: dict[int, str] = {}
-# Lists print two timestamps per row: the date part comes from a per-day cache and the time of
-# day from two small tables (~0.5 us, against ~3 us for gmtime and ~10 for strftime).
-_HOURS_MINUTES = ["%02d:%02d:" % divmod(m, 60) for m in range(1440)]
+# Lists print two timestamps per row: all but the seconds come from a cache of minutes seen
+# (~0.3 us, against ~3 us for gmtime and ~10 for strftime). Bounded: cleared when full.
+_MINUTES: dict[int, str] = {}
+_MINUTES_KEPT = 50_000
 _SECONDS = ["%02dZ" % s for s in range(60)]
 
 
@@ -35,11 +35,10 @@ def iso(ts: int | None) -> str | None:
 
 def iso_text(ts: int) -> str:
     """RFC 3339 in UTC, whole seconds, for a value known not to be None."""
-    day, second = divmod(ts, 86400)
-    prefix = _DAYS.get(day)
+    minute, second = divmod(ts, 60)
+    prefix = _MINUTES.get(minute)
     if prefix is None:
-        if len(_DAYS) > 100_000:
-            _DAYS.clear()
-        prefix = _DAYS[day] = "%04d-%02d-%02dT" % time.gmtime(day * 86400)[:3]
-    minute, second = divmod(second, 60)
-    return prefix + _HOURS_MINUTES[minute] + _SECONDS[second]
+        if len(_MINUTES) >= _MINUTES_KEPT:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = "%04d-%02d-%02dT%02d:%02d:" % time.gmtime(minute * 60)[:5]
+    return prefix + _SECONDS[second]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,9 +26,9 @@ def test_any_value_stays_on_one_line(value: str) -> None:
 
 @given(st.text(max_size=40) | st.sampled_from(["", " ", "a b", "\u00a0", "\u2028", "\x85", "x=y"]))
 def test_the_fast_no_quote_check_agrees_with_the_pattern(value: str) -> None:
-    from crmkit.render import _NEEDS_QUOTE, _plain
+    from crmkit.render.values import NEEDS_QUOTE, plain
 
-    assert _plain(value) == bool(value and not _NEEDS_QUOTE.search(value))
+    assert plain(value) == bool(value and not NEEDS_QUOTE.search(value))
 
 
 def _json_text(value: object) -> str:
@@ -36,7 +37,11 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-_text = st.text(max_size=12)
+# Mostly the characters that decide quoting, so that whole columns often need none, or only
+# plain quotes, and single values break those patterns.
+_text = st.text(
+    st.sampled_from('ab =,"\\\u00e9\n') | st.characters(exclude_categories=["Cs"]), max_size=12
+)
 _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans())
 
 
@@ -55,6 +60,7 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
                 st.lists(_text, max_size=3).map(_json_text),
                 st.lists(_scalar, max_size=3).map(_json_text),
                 st.dictionaries(_text, _scalar, min_size=1, max_size=2).map(_json_text),
+                _scalar.map(_json_text),
             ),
             st.one_of(
                 st.none(), st.dictionaries(_text, _scalar, max_size=3).map(_json_text)
@@ -62,11 +68,15 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
             st.integers(),  # a list page's trailing sort key and count: not shown
             st.integers(),
         ),
-        max_size=5,
+        max_size=8,  # the text is worked out per column: several rows must mix its cases
     )
 )
 def test_table_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) -> None:
-    from crmkit.render import (
+    _assert_lines_equal_the_generic_renderer(rows)
+
+
+def _assert_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) -> None:
+    from crmkit.render.table import (
         LIST_JSON,
         NUMBER,
         OBJECT_JSON,
@@ -88,3 +98,26 @@ def test_table_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) 
     ]
     table = Table(Layout("contact", columns), rows)  # type: ignore[arg-type]
     assert table.lines() == [record_line(d) for d in table.dicts()]
+
+
+@pytest.mark.parametrize(
+    ("names", "tags"),
+    [
+        (["Ann Lee", "a=b", None, "", "plain"], [["x"], ["y"], None, [], ["z"]]),
+        (["plain", "x=y"], [["a,b"], ["c"]]),
+        (['say "hi"', "Ann Lee"], [["k=v"], ["ok"]]),
+        (["ok", "tab\there"], [[""], ["fine"]]),
+        (["Ann Lee", "back\\slash"], [["sp ace"], ["back\\slash"]]),
+        (["\u00e9t\u00e9", "\u2028", "x"], [["\u2028"], ["a"], [1, "b"]]),
+    ],
+)
+def test_each_column_shortcut_agrees_with_the_generic_renderer(
+    names: list[str | None], tags: list[list[object] | None]
+) -> None:
+    """The cases a column's one check must not get wrong: a single value that needs plain
+    quotes, escapes or nothing among others that do not, and list items with commas."""
+    rows: list[tuple[object, ...]] = [
+        (f"c_{i:012d}", name, None, None, None, None if t is None else _json_text(t), None, 0, 0)
+        for i, (name, t) in enumerate(zip(names, tags, strict=True))
+    ]
+    _assert_lines_equal_the_generic_renderer(rows)
