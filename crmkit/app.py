@@ -49,10 +49,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
             await rt.stop()
 
     mcp = McpEndpoint(rt)
+    # Starlette tries routes in order: the records' (most requests) go first.
     routes = [
+        *records.routes,
         *system.routes,
         *auth.routes,
-        *records.routes,
         *workspaces.routes,
         *oauth.routes,
         mcp.route(),

@@ -43,7 +43,12 @@ def _printable_unescaped(joined: str) -> bool:
 
 def _text_column(label: str, values: Values) -> Parts:
     strings = [v for v in values if v is not None]
-    if all(type(v) is str for v in strings) and _printable_unescaped(joined := "".join(strings)):
+    joined: str | None
+    try:
+        joined = "".join(strings)
+    except TypeError:  # not all text: each value takes the generic path
+        joined = None
+    if joined is not None and _printable_unescaped(joined):
         if " " not in joined and "=" not in joined and all(strings):
             return [None if v is None else label + v for v in values]
         return [
@@ -98,19 +103,12 @@ def _list_text(value: Any) -> str:
 
 
 def _object_column(label: str, values: Values) -> Parts:
-    out: Parts = []
-    for v in values:
-        pairs = (
-            []
-            if v is None
-            else [
-                label + key_text(k) + "=" + text_value(x)
-                for k, x in orjson.loads(v).items()
-                if x is not None
-            ]
-        )
-        out.append(" ".join(pairs) or None)
-    return out
+    return [None if v is None else _pairs(label, orjson.loads(v)) for v in values]
+
+
+def _pairs(label: str, value: dict[str, Any]) -> str | None:
+    pairs = [label + key_text(k) + "=" + text_value(v) for k, v in value.items() if v is not None]
+    return " ".join(pairs) or None
 
 
 _RENDERERS: dict[int, Callable[[str, Values], Parts]] = {
