@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import unquote_plus
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,10 +43,16 @@ def header(scope: Scope, name: bytes) -> str:
 
 
 def redact_query(query: str) -> str:
+    """The query as sent, with the value of every secret key (however encoded) replaced by
+    `***`. Pairs split on `&` only, as Starlette's parsing does."""
     if not query:
         return ""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, "***" if k in SECRET_QUERY_KEYS else v) for k, v in pairs])
+    pairs = query.split("&")
+    for i, pair in enumerate(pairs):
+        key, eq, _ = pair.partition("=")
+        if eq and unquote_plus(key) in SECRET_QUERY_KEYS:
+            pairs[i] = key + "=***"
+    return "&".join(pairs)
 
 
 class Edge:
