@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crmkit.store.search import within_one_edit
 from tests.records_util import create
@@ -187,3 +189,81 @@ async def test_every_short_word_must_match(api):
     assert r.json()["data"] == []
     r = await api.json("GET", "/contacts?search=ab%20ef", token)
     assert [row["name"] for row in r.json()["data"]] == ["Ab Ef"]
+
+
+async def _bulk_matches(api, ws: str, n: int, name: str, stage: str = "lead") -> None:
+    """n contacts named `name` in workspace `ws`, indexed, newer than any made before."""
+    from crmkit import spec as S
+    from crmkit.store import search
+
+    async with api.rt.db.write() as tx:
+        for i in range(n):
+            row = await tx.one(
+                "INSERT INTO contacts (id, workspace_id, name, stage, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 0, 0) RETURNING seq",
+                (
+                    "c_" + format(i, "012b").replace("0", "x").replace("1", "y") + ws[-4:],
+                    ws,
+                    name,
+                    stage,
+                ),
+            )
+            await search.index(tx, S.CONTACT, row[0], ws, name, False)
+
+
+async def _workspace(api, token) -> str:
+    r = await api.json("GET", "/whoami", token)
+    return r.json()["data"]["workspace"]["handle"].split("/")[1]
+
+
+async def test_newer_matches_elsewhere_never_crowd_out_this_workspaces(api, token):
+    """The window of 1,001 candidates is taken after the workspace and the filters are
+    checked: another workspace's (or a filtered-out) newer matches cannot hide a match."""
+    mine = await create(api, token, "contacts", {"name": "Sam Sample", "stage": "customer"})
+    other = await api.sign_in("other@initech.io")
+    await _bulk_matches(api, await _workspace(api, other), 1100, "Sam Sample")
+    await _bulk_matches(api, await _workspace(api, token), 1100, "Sam Sample", stage="lead")
+    r = await api.json("GET", "/contacts?search=sample&stage=customer", token)
+    assert [d["handle"] for d in r.json()["data"]] == [mine["handle"]]
+    assert r.json()["total"] == 1
+    r = await api.get("/contacts?search=sample&limit=5", token)
+    assert r.text.splitlines()[0] == "# total: 1000+"
+    r = await api.json("GET", "/contacts?search=sample&limit=200", other)
+    assert len(r.json()["data"]) == 200
+    assert all(d["stage"] == "lead" for d in r.json()["data"])
+
+
+_score_text = st.text(st.sampled_from("aAbB%_\\ .@éÉİKk1"), max_size=6)
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.none() | _score_text, st.none() | _score_text, st.none() | _score_text),
+        min_size=1,
+        max_size=6,
+    ),
+    query=_score_text.filter(lambda q: " ".join(q.split()) != ""),
+)
+@settings(max_examples=300, deadline=None)
+def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
+    """The ranking's LIKE tests give what comparing lower() copies gave (the way it was
+    written before), for wildcards, escapes and non-ASCII letters too."""
+    import sqlite3
+
+    from crmkit import spec as S
+    from crmkit.store.search import _score
+
+    q = " ".join(query.split()).lower()
+    score, params = _score(S.CONTACT, q)
+    by_lower = (
+        "CASE WHEN lower(coalesce(name, '')) = ? OR lower(coalesce(email, '')) = ? THEN 0"
+        " WHEN substr(lower(coalesce(name, '')), 1, ?) = ? THEN 1"
+        " WHEN instr(lower(coalesce(name, '')) || ' ' || lower(coalesce(email, ''))"
+        " || ' ' || lower(coalesce(phone, '')), ?) > 0 THEN 2 ELSE 3 END"
+    )
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (name TEXT, email TEXT, phone TEXT)")
+    db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    new = db.execute(f"SELECT {score} FROM t ORDER BY rowid", params).fetchall()
+    old = db.execute(f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(q), q, q]).fetchall()
+    assert new == old

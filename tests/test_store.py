@@ -15,7 +15,7 @@ import aiosqlite
 import pytest
 from foundation_util import JSON, assert_error
 
-from crmkit.store.db import Database, migrate, migration_files
+from crmkit.store.db import READ_CACHE_KIB, Database, migrate, migration_files
 
 
 @pytest.fixture
@@ -55,6 +55,9 @@ async def test_every_connection_uses_wal_foreign_keys_and_busy_timeout(db: Datab
     assert loop_reader[2] == 0 and loop_writer[2] == 0
     assert thread_reader[2] >= 5000 and thread_writer[2] >= 5000
     assert (db.writes_inline, db.writes_offloaded) == (1, 1)
+    # Readers keep a larger page cache than SQLite's 2 MiB (search reads scattered rows).
+    assert (await db.one("PRAGMA cache_size"))[0] == -READ_CACHE_KIB
+    assert (await on_thread("PRAGMA cache_size"))[0] == -READ_CACHE_KIB
 
 
 async def test_migrations_are_recorded_and_rerunning_is_a_no_op(db: Database) -> None:

@@ -58,6 +58,11 @@ _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # A statement found slow goes straight to the thread for this long, then is tried on the loop
 # again: a read can overrun once for reasons that pass (the loop thread waiting for the GIL).
 SLOW_FOR_S = 60.0
+# The read connections' page cache, in KiB (SQLite's default is 2 MiB). A search looks up to
+# 1,001 records up by rowid, scattered over the table; with 2 MiB most of those pages came
+# from the OS again on each search (3.0 instead of 4.5 ms for a common name at 100k
+# contacts). Memory grows with use only, to at most this per reader.
+READ_CACHE_KIB = 65536
 
 log = logging.getLogger("crmkit.db")
 
@@ -166,6 +171,7 @@ class Database:
         await migrate(self._writer)
         self._reader = await self._connect()
         await self._reader.execute("PRAGMA query_only=ON")  # reads (and checkpoints) only
+        await self._reader.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
         if self.path != ":memory:":  # a second :memory: connection would be another database
             self._loop_reader = self._connect_on_loop(read_only=True)
             self._loop_writer = self._connect_on_loop(read_only=False)
@@ -189,6 +195,7 @@ class Database:
             conn.execute(pragma)
         if read_only:
             conn.execute("PRAGMA query_only=ON")  # reads only, whatever SQL reaches it
+            conn.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
             conn.set_progress_handler(self._over_budget, _CHECK_EVERY)
         else:
             conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on a thread
