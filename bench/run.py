@@ -80,6 +80,7 @@ def wrk_command(
     script: str | None = None,
     threads: int = 2,
 ) -> list[str]:
+    threads = min(threads, connections)  # wrk needs a connection per thread
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
@@ -276,24 +277,35 @@ def run_scenarios(
     upsert_lua.write_text(LUA_UPSERT % args.contacts)
     patch_lua.write_text(LUA_PATCH % ids_file)
 
-    scenarios: dict[str, tuple[str, str | None, str | None]] = {
-        "bare Starlette endpoint (floor)": (bare_url, None, None),
-        "list: stage=lead, 90 days, -created_at, 50": (listing, token, None),
-        "page 10,000 rows deep (cursor)": (deep, token, None),
-        "search=name": (base + "/contacts?search=jonathan", token, None),
-        "single GET": (base + "/contacts/" + one_id.split("/")[-1], token, None),
-        "upsert POST /contacts (existing email)": (base + "/contacts", token, str(upsert_lua)),
-        "PATCH /contacts/{id}": (base + "/contacts/x", token, str(patch_lua)),
+    search = base + "/contacts?search="
+    # name -> (url, token, wrk script, connections: None = --connections)
+    scenarios: dict[str, tuple[str, str | None, str | None, int | None]] = {
+        "bare Starlette endpoint (floor)": (bare_url, None, None, None),
+        "list: stage=lead, 90 days, -created_at, 50": (listing, token, None, None),
+        "page 10,000 rows deep (cursor)": (deep, token, None, None),
+        "search=name": (search + "jonathan", token, None, None),
+        # Search latency without queueing behind 31 other searches:
+        "search=name, one connection": (search + "jonathan", token, None, 1),
+        "search=name with a typo, one connection": (search + "jonathn", token, None, 1),
+        "single GET": (base + "/contacts/" + one_id.split("/")[-1], token, None, None),
+        "upsert POST /contacts (existing email)": (
+            base + "/contacts",
+            token,
+            str(upsert_lua),
+            None,
+        ),
+        "PATCH /contacts/{id}": (base + "/contacts/x", token, str(patch_lua), None),
     }
     only = set(args.only.split(",")) if args.only else None
     results = {}
-    for name, (url, tok, script) in scenarios.items():
+    for name, (url, tok, script, conns) in scenarios.items():
         if only and not any(o in name for o in only):
             continue
         # Warm up first (caches, the statement cache, WAL state left by the last scenario).
-        wrk(url, token=tok, duration=2, connections=args.connections, script=script)
+        conns = conns or args.connections
+        wrk(url, token=tok, duration=2, connections=conns, script=script)
         results[name] = wrk(
-            url, token=tok, duration=args.duration, connections=args.connections, script=script
+            url, token=tok, duration=args.duration, connections=conns, script=script
         )
         print(f"{name}: {results[name]}", file=sys.stderr)
     if not only or any("mixed" in o for o in only):
