@@ -99,7 +99,7 @@ def parse(rs: S.RecordSpec, params: Iterable[tuple[str, str]], now: int) -> Plan
         elif key == "limit":
             limit = _limit(value)
         elif key == "cursor":
-            cursor = value
+            cursor = value or None  # `cursor=` with nothing: the first page, as without it
         else:
             if len(filters) >= MAX_FILTERS:
                 raise _bad(
@@ -109,7 +109,10 @@ def parse(rs: S.RecordSpec, params: Iterable[tuple[str, str]], now: int) -> Plan
             filters.append(_filter(rs, key, value, now))
             raw_filters.append((key, value))
     sort, descending = _sort(rs, sort_raw)
-    fingerprint = repr((rs.kind, sorted(raw_filters), search, sort, descending))
+    # A search ranked by relevance and one sorted by a column page on different keys.
+    fingerprint = repr(
+        (rs.kind, sorted(raw_filters), search, sort, descending, sort_raw is not None)
+    )
     return Plan(
         kind=rs.kind,
         filters=tuple(filters),

@@ -98,7 +98,7 @@ async def test_tampered_and_mismatched_cursors_are_400(api, token, seeded):
     cases = [
         (token, f"stage=lead&limit=10&cursor={flipped}", "changed or cut"),
         (token, f"stage=lead&limit=10&cursor={cursor[:20]}", "changed or cut"),
-        (token, "stage=lead&limit=10&cursor=" + "x" * 1001, "not one crmkit issued"),
+        (token, "stage=lead&limit=10&cursor=" + "x" * 4097, "not one crmkit issued"),
         (token, f"stage=customer&limit=10&cursor={cursor}", "other filters"),
         (token, f"stage=lead&sort=name&limit=10&cursor={cursor}", "other filters"),
         (token, f"stage=lead&search=person&limit=10&cursor={cursor}", "other filters"),
@@ -114,6 +114,28 @@ async def test_tampered_and_mismatched_cursors_are_400(api, token, seeded):
     # the same filters (in another order) and another limit are fine
     r = await api.get(f"/contacts?limit=5&stage=lead&cursor={cursor}", token)
     assert r.status_code == 200 and len(records(r)) == 5
+    # a search ranked by relevance pages on another key than one sorted by its default column
+    ranked = await _cursor(api, token, "search=person&limit=2")
+    r = await api.json("GET", f"/contacts?search=person&sort=-created_at&cursor={ranked}", token)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_long_multibyte_sort_values_still_page(api, token):
+    """A cursor carries the last row's sort value: 200 four-byte characters (the longest
+    name) must still make a cursor the next request accepts."""
+    emoji = "".join(chr(0x1F300 + i) for i in range(200))
+    for n in range(3):
+        await create(api, token, "contacts", {"name": emoji[: 199 - n] + str(n)})
+    seen, cursor = [], ""
+    while True:  # an empty cursor= asks for the first page
+        r = await api.json("GET", f"/contacts?sort=name&limit=1&cursor={cursor}", token)
+        assert r.status_code == 200, r.text
+        seen += [d["name"] for d in r.json()["data"]]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+        assert len(cursor) > 1000  # longer than the old limit
+    assert len(seen) == 3 == len(set(seen))
 
 
 async def test_cursor_of_relative_time_filter_survives_the_clock(api, token, seeded, clock):

@@ -116,6 +116,8 @@ async def test_logs_never_contain_codes_or_tokens(
         ("x=1&access_token=a&state=s", "x=1&access_token=***&state=***"),
         ("refresh_token=r&sort=-name", "refresh_token=***&sort=-name"),
         ("confirm=&token", "confirm=***&token"),
+        ('a=x" 200 1ms id=fake&code=1', "a=x%22 200 1ms id=fake&code=***"),  # no early quote
+        ("a=\\", "a=%5C"),
         ("", ""),
     ],
 )

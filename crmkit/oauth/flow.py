@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from itsdangerous import BadSignature
+from itsdangerous import BadData
 
 from crmkit.errors import OAuthError
 from crmkit.oauth import clients, grants
@@ -123,7 +123,7 @@ async def open_sealed(rt: Runtime, sealed: str, csrf_cookie: str | None) -> Flow
     try:
         data: Any = rt.signer(SALT).loads(sealed)
         flow = Flow(**data)
-    except (BadSignature, TypeError, ValueError):
+    except (BadData, TypeError, ValueError):
         raise FlowRefused("this form was altered or is not from this server") from None
     now = rt.clock.now()
     if flow.expires_at < now:

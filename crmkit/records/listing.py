@@ -25,6 +25,9 @@ from crmkit.store import records as store
 from crmkit.store.sql_query import COUNT_CAP
 
 CURSOR_SALT = "crmkit.cursor"
+# Longer is not one we issued. The largest: a 254-character sort value whose every character
+# takes 6 bytes of JSON (an escaped control character), base64'd, plus binding, id and MAC.
+MAX_CURSOR_LEN = 4096
 
 
 @dataclass
@@ -62,7 +65,7 @@ class After:
 def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> After | None:
     if plan.cursor is None:
         return None
-    if len(plan.cursor) > 1000:
+    if len(plan.cursor) > MAX_CURSOR_LEN:
         raise _bad_cursor("the cursor is not one crmkit issued")
     try:
         data = rt.signer(CURSOR_SALT).loads(plan.cursor)

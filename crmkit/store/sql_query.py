@@ -95,14 +95,9 @@ def _tags_sql(f: Filter) -> tuple[str, list[Any]]:
     return (any_of if f.op == "in" else "NOT " + any_of), items
 
 
-def where(
-    rs: S.RecordSpec, plan: Plan, workspace_id: str, searching: bool = False
-) -> tuple[str, list[Any]]:
-    # With a search, the unary + keeps SQLite off the workspace indexes: each full-text hit
-    # looks its record up by rowid; walking all the workspace's rows instead cost 120-190 ms
-    # at 100k contacts.
-    ws = "+workspace_id = ?" if searching else "workspace_id = ?"
-    clauses, params = [ws], [workspace_id]
+def where(rs: S.RecordSpec, plan: Plan, workspace_id: str) -> tuple[str, list[Any]]:
+    """The workspace and every filter, AND-ed."""
+    clauses, params = ["workspace_id = ?"], [workspace_id]
     for f in plan.filters:
         sql, values = filter_sql(f)
         clauses.append(sql)
@@ -137,9 +132,9 @@ def page_sql(
     """One statement: the page (limit + 1 rows, to know whether more remain), each row ending
     with its sort key, then the capped total as an uncorrelated scalar subquery (SQLite runs
     it once) so a list is one trip to the database."""
-    cond, params = where(rs, plan, workspace_id, searching=search is not None)
     if search is not None:
-        return _search_page(rs, plan, cond, params, with_count, after, search)
+        return _search_page(rs, plan, workspace_id, with_count, after, search)
+    cond, params = where(rs, plan, workspace_id)
     count = "NULL"
     count_params: list[Any] = []
     if with_count:
@@ -187,28 +182,28 @@ def _plain_page(
 def _search_page(
     rs: S.RecordSpec,
     plan: Plan,
-    cond: str,
-    params: list[Any],
+    workspace_id: str,
     with_count: bool,
     after: tuple[Any, str] | None,
     search: SearchSql,
 ) -> tuple[str, list[Any]]:
-    """Ranked (or sorted) within the candidate window. The window keeps only each
-    candidate's rowid, id and sort key; the page's rows are read after the sort, so 1,001
-    wide rows are never copied or sorted. The total is the window's size."""
+    """Ranked (or sorted) among the window's candidates that pass the filters. The window
+    keeps only each candidate's rowid, id, sort key and filter verdict; the page's rows are
+    read after the sort, so 1,001 wide rows are never copied or sorted."""
     if plan.explicit_sort:
         key, desc, key_params = plan.sort, plan.descending, list[Any]()
     else:
         key, desc, key_params = search.score, False, search.score_params
-    window, window_params = _window(rs, cond, params, search, key, key_params)
+    window, window_params = _window(rs, plan, workspace_id, search, key, key_params)
     direction = "DESC" if desc else "ASC"
     after_sql, after_params = "1", list[Any]()
     if after is not None:
         after_sql, after_params = _after("sort_key", desc, after[0], after[1])
     t = rs.table
     sql = (
-        "%s, page AS (SELECT seq, sort_key FROM cand WHERE %s ORDER BY sort_key %s, id %s"
-        " LIMIT %d) SELECT %s, page.sort_key, %s FROM page JOIN %s ON %s.seq = page.seq"
+        "%s, page AS (SELECT seq, sort_key FROM cand WHERE ok AND %s"
+        " ORDER BY sort_key %s, id %s LIMIT %d)"
+        " SELECT %s, page.sort_key, %s FROM page JOIN %s ON %s.seq = page.seq"
         " ORDER BY page.sort_key %s, %s.id %s"
         % (
             window,
@@ -217,7 +212,7 @@ def _search_page(
             direction,
             plan.limit + 1,
             list_columns(rs, t),
-            "(SELECT count(*) FROM cand)" if with_count else "NULL",
+            "(SELECT count(*) FROM cand WHERE ok)" if with_count else "NULL",
             t,
             t,
             direction,
@@ -230,38 +225,46 @@ def _search_page(
 
 def _window(
     rs: S.RecordSpec,
-    cond: str,
-    params: list[Any],
+    plan: Plan,
+    workspace_id: str,
     search: SearchSql,
     key: str,
     key_params: list[Any],
 ) -> tuple[str, list[Any]]:
-    """The candidate window: the newest SEARCH_CANDIDATES records of the workspace that match
-    the search and the filters, with their sort key, computed once (MATERIALIZED) for both
-    the page and the count.
+    """The candidate window: the workspace's newest SEARCH_CANDIDATES records that match the
+    search, each with its sort key and whether it passes the filters (`ok`), computed once
+    (MATERIALIZED) for both the page and the count.
+
+    Filters are judged inside the window, not used to choose it: the window then depends only
+    on the search and `upto`, so a record that starts or stops passing a filter between pages
+    cannot push another out of it (a skipped row), and a filter that rejects most matches
+    cannot make the walk go through every match (it stops at the workspace's 1,001st).
 
     Why this shape: the index is walked newest first (`ORDER BY rowid DESC` is its own order)
     and each hit looks its record up by primary key (CROSS JOIN keeps that order: the other
-    one would run the full-text query once per record), where the workspace and the filters
-    are checked. Checking the workspace on the index's own unindexed column instead cost a
-    content-table read per hit, 3.6 of a search's 11 ms."""
+    one would run the full-text query once per record), where the workspace is checked.
+    Checking it on the index's own unindexed column instead cost a content-table read per
+    hit, 3.6 of a search's 11 ms."""
     fts, t = search.table, rs.table
+    filters = [filter_sql(f) for f in plan.filters]
+    ok = " AND ".join(sql for sql, _ in filters) or "1"
     sql = (
-        "WITH cand AS MATERIALIZED (SELECT %s.seq AS seq, %s.id AS id, %s AS sort_key"
-        " FROM %s CROSS JOIN %s ON %s.seq = %s.rowid WHERE %s AND %s"
-        " ORDER BY %s.rowid DESC LIMIT %d)"
-        % (t, t, key, fts, t, t, fts, search.condition, cond, fts, SEARCH_CANDIDATES)
+        "WITH cand AS MATERIALIZED (SELECT %s.seq AS seq, %s.id AS id, %s AS sort_key,"
+        " coalesce(%s, 0) AS ok FROM %s CROSS JOIN %s ON %s.seq = %s.rowid"
+        " WHERE %s AND +%s.workspace_id = ? ORDER BY %s.rowid DESC LIMIT %d)"
+        % (t, t, key, ok, fts, t, t, fts, search.condition, t, fts, SEARCH_CANDIDATES)
     )
-    return sql, [*key_params, *search.params, *params]
+    filter_params = [p for _, values in filters for p in values]
+    return sql, [*key_params, *filter_params, *search.params, workspace_id]
 
 
 def count_sql(
     rs: S.RecordSpec, plan: Plan, workspace_id: str, search: SearchSql | None
 ) -> tuple[str, list[Any]]:
-    cond, params = where(rs, plan, workspace_id, searching=search is not None)
     if search is not None:
-        window, window_params = _window(rs, cond, params, search, "NULL", [])
-        return window + " SELECT count(*) FROM cand", window_params
+        window, window_params = _window(rs, plan, workspace_id, search, "NULL", [])
+        return window + " SELECT count(*) FROM cand WHERE ok", window_params
+    cond, params = where(rs, plan, workspace_id)
     sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
         rs.table,
         cond,

@@ -44,9 +44,12 @@ def header(scope: Scope, name: bytes) -> str:
 
 def redact_query(query: str) -> str:
     """The query as sent, with the value of every secret key (however encoded) replaced by
-    `***`. Pairs split on `&` only, as Starlette's parsing does."""
+    `***`. Pairs split on `&` only, as Starlette's parsing does. A `"` or `\\` (which HTTP
+    parsers let through) is percent-encoded: it must not end the log line's quoted field."""
     if not query:
         return ""
+    if '"' in query or "\\" in query:
+        query = query.replace("\\", "%5C").replace('"', "%22")
     pairs = query.split("&")
     for i, pair in enumerate(pairs):
         key, eq, _ = pair.partition("=")
