@@ -99,7 +99,7 @@ def _check(rs: S.RecordSpec, params: list[tuple[str, str]]) -> None:
         return
     found = None
     if plan.search is not None:
-        found = search.build(rs, "w_x", plan.search, {})
+        found = search.build(rs, plan.search, {})
     for after in (None, (MARK + "'", "c_" + MARK), (None, MARK)):
         sql, values = page_sql(rs, plan, "w_x", after, found, with_count=True)
         assert MARK not in sql

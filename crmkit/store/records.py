@@ -150,7 +150,7 @@ async def search_sql(
     db: Database, rs: S.RecordSpec, workspace_id: str, query: str, upto: int | None
 ) -> SearchSql:
     typos = await search.typo_terms(db, rs, workspace_id, search.words(query))
-    return search.build(rs, workspace_id, query, typos, upto)
+    return search.build(rs, query, typos, upto)
 
 
 async def max_seq(db: Database, rs: S.RecordSpec) -> int:

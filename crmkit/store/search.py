@@ -112,13 +112,12 @@ def _phrase(word: str) -> str:
 
 def build(
     rs: S.RecordSpec,
-    workspace_id: str,
     query: str,
     typos: dict[str, list[str]],
     upto: int | None = None,
 ) -> SearchSql:
     """Which index rows match (every word, as a substring or within one typo) and the rank of
-    each record found. `workspace_id` is checked on the record itself (sql_query)."""
+    each record found. The workspace is checked on the record itself (sql_query._window)."""
     qwords = words(query)[:MAX_WORDS] or [query.lower()]
     table = rs.table + "_fts"
     clauses = []
