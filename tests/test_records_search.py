@@ -291,3 +291,29 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
     new = db.execute(f"SELECT {score} FROM t ORDER BY rowid", params).fetchall()
     old = db.execute(f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(q), q, q]).fetchall()
     assert new == old
+
+
+async def test_a_full_window_makes_the_total_a_lower_bound_and_says_so(api, token):
+    """Matches older than the 1,001 newest are never looked at: when the window is full, a
+    filtered total is only a lower bound ("3+", total_is_lower_bound) and a line says how to
+    reach the rest; below a full window the total is exact and nothing is added."""
+    ws = await _workspace(api, token)
+    await _bulk_matches(api, ws, ["Zed Sample"], stage="customer")  # the oldest
+    await _bulk_matches(api, ws, ["Cy Sample"] * 3, stage="customer")
+    await _bulk_matches(api, ws, [f"Amy Sample {i:04d}" for i in range(998)])
+    note = "# this search ranked its 1,001 newest matches only: add a word to reach older ones"
+
+    r = await api.get("/contacts?search=sample&stage=customer", token)
+    lines = r.text.splitlines()
+    assert lines[0] == "# total: 3+" and note in lines
+    assert len([ln for ln in lines if not ln.startswith("#")]) == 3  # Zed is beyond the window
+    body = (await api.json("GET", "/contacts?search=sample&stage=customer", token)).json()
+    assert (body["total"], body["total_is_lower_bound"]) == (3, True)
+
+    r = await api.get("/contacts?search=sample&stage=churned", token)
+    assert r.text.splitlines()[:2] == ["# total: 0+", "# no contacts match these filters"]
+    assert note in r.text.splitlines()
+
+    body = (await api.json("GET", "/contacts?search=zed", token)).json()
+    assert (body["total"], body.get("total_is_lower_bound")) == (1, None)
+    assert note not in (await api.get("/contacts?search=zed", token)).text

@@ -22,9 +22,13 @@ from crmkit.records.views import table
 from crmkit.render import Table
 from crmkit.runtime import Runtime
 from crmkit.store import records as store
-from crmkit.store.sql_query import COUNT_CAP
+from crmkit.store.sql_query import COUNT_CAP, SEARCH_CANDIDATES
 
 CURSOR_SALT = "crmkit.cursor"
+WINDOW_FULL = (
+    f"this search ranked its {SEARCH_CANDIDATES:,} newest matches only:"
+    " add a word to reach older ones"
+)
 # Longer is not one we issued. The largest: a 254-character sort value whose every character
 # takes 6 bytes of JSON (an escaped control character), base64'd, plus binding, id and MAC.
 MAX_CURSOR_LEN = 4096
@@ -37,6 +41,7 @@ class Page:
     total_is_lower_bound: bool
     next_cursor: str | None
     filtered: bool
+    window_full: bool  # a search whose older matches were never looked at
 
 
 def _binding(plan: query.Plan, workspace_id: str) -> str:
@@ -89,7 +94,7 @@ async def list_records(
         upto = after.upto if after is not None else await store.max_seq(rt.db, rs)
         found = await store.search_sql(rt.db, rs, who.workspace_id, plan.search, upto)
     position = None if after is None else (after.value, after.id)
-    rows, total = await store.page(rt.db, rs, plan, who.workspace_id, position, found)
+    rows, total, more = await store.page(rt.db, rs, plan, who.workspace_id, position, found)
     next_cursor = None
     if len(rows) > plan.limit:
         rows = rows[: plan.limit]
@@ -98,11 +103,11 @@ async def list_records(
         if upto is not None:
             payload.append(upto)
         next_cursor = rt.signer(CURSOR_SALT).dumps(payload)
-    total = total or 0
     return Page(
         rows=table(rs, rows, full=False),
         total=min(total, COUNT_CAP),
-        total_is_lower_bound=total > COUNT_CAP,
+        total_is_lower_bound=total > COUNT_CAP or more,
+        window_full=more,
         next_cursor=next_cursor,
         filtered=bool(plan.filters) or plan.search is not None,
     )

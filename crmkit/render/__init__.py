@@ -83,6 +83,7 @@ class Listing:
     empty: Sequence[str] = ()  # meta lines shown only when there are no rows
     meta: Sequence[str] = ()
     with_total: bool = True
+    trailer: Sequence[str] = ()  # meta lines after the rows, before `# next:`
 
 
 @dataclass
@@ -156,6 +157,7 @@ def to_text(result: Result) -> str:
             lines.extend(record_line(r) for r in result.rows)
         if not result.rows:
             lines.extend(meta_line(m) for m in result.empty)
+        lines.extend(meta_line(m) for m in result.trailer)
         if result.next_cursor:
             lines.append(meta_line(f"next: {result.next_cursor}"))
     elif isinstance(result, Document):

@@ -13,7 +13,13 @@ from crmkit import spec as S
 from crmkit.query import Plan
 from crmkit.store import search
 from crmkit.store.db import Database, Row, Tx
-from crmkit.store.sql_query import SearchSql, columns, count_sql, page_sql
+from crmkit.store.sql_query import (
+    SEARCH_CANDIDATES,
+    SearchSql,
+    columns,
+    count_sql,
+    page_sql,
+)
 
 Conn = Database | Tx
 
@@ -132,18 +138,23 @@ async def page(
     workspace_id: str,
     after: tuple[Any, str] | None,
     found: SearchSql | None,
-) -> tuple[list[Row], int | None]:
+) -> tuple[list[Row], int, bool]:
     """Up to limit + 1 rows in `list_columns` order, each followed by its sort key and the
-    capped total (those two are left on the row: the list layout ignores them), and the total."""
+    capped total (the list layout ignores what follows its columns); the total; and whether
+    more may match than it says (a search whose candidate window is full: matches older
+    than the window are never looked at)."""
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
     rows = await db.all(sql, params)
     if rows:
-        return rows, int(rows[0][-1])
-    if after is None:
-        return [], 0
+        first = rows[0]
+        return rows, int(first[-1]), found is not None and first[-3] >= SEARCH_CANDIDATES
+    if after is None and found is None:
+        return [], 0, False
     sql, params = count_sql(rs, plan, workspace_id, found)
     row = await db.one(sql, params)
-    return [], int(row[0]) if row else 0
+    assert row is not None
+    window_full = found is not None and row[1] >= SEARCH_CANDIDATES
+    return [], int(row[0]), window_full
 
 
 async def search_sql(

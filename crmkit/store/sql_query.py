@@ -13,6 +13,8 @@ COUNT_CAP = 1000
 # search ranks at most this many matches, so its cost stays bounded; one more than the count
 # cap, so a capped candidate set reports its total as "1000+"
 SEARCH_CANDIDATES = COUNT_CAP + 1
+PASSED = "(SELECT count(*) FROM cand WHERE ok)"  # a search's total within its window
+WINDOW_SIZE = "(SELECT count(*) FROM cand)"
 
 
 def columns(rs: S.RecordSpec) -> str:
@@ -200,10 +202,13 @@ def _search_page(
     if after is not None:
         after_sql, after_params = _after("sort_key", desc, after[0], after[1])
     t = rs.table
+    # Each row ends: the window's size (full = matches beyond it may pass the filters too),
+    # the sort key, the count that passed (as a plain page ends: sort key, count).
+    counts = (WINDOW_SIZE, PASSED) if with_count else ("NULL", "NULL")
     sql = (
         "%s, page AS (SELECT seq, sort_key FROM cand WHERE ok AND %s"
         " ORDER BY sort_key %s, id %s LIMIT %d)"
-        " SELECT %s, page.sort_key, %s FROM page JOIN %s ON %s.seq = page.seq"
+        " SELECT %s, %s, page.sort_key, %s FROM page JOIN %s ON %s.seq = page.seq"
         " ORDER BY page.sort_key %s, %s.id %s"
         % (
             window,
@@ -212,7 +217,8 @@ def _search_page(
             direction,
             plan.limit + 1,
             list_columns(rs, t),
-            "(SELECT count(*) FROM cand WHERE ok)" if with_count else "NULL",
+            counts[0],
+            counts[1],
             t,
             t,
             direction,
@@ -261,9 +267,11 @@ def _window(
 def count_sql(
     rs: S.RecordSpec, plan: Plan, workspace_id: str, search: SearchSql | None
 ) -> tuple[str, list[Any]]:
+    """The capped total alone (for a page past the end); a search's also gives its window's
+    size."""
     if search is not None:
         window, window_params = _window(rs, plan, workspace_id, search, "NULL", [])
-        return window + " SELECT count(*) FROM cand WHERE ok", window_params
+        return "%s SELECT %s, %s" % (window, PASSED, WINDOW_SIZE), window_params
     cond, params = where(rs, plan, workspace_id)
     sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
         rs.table,

@@ -64,6 +64,7 @@ async def list_records(call: Call) -> Listing:
         total_is_lower_bound=page.total_is_lower_bound,
         next_cursor=page.next_cursor,
         empty=_empty_lines(rs, page.filtered),
+        trailer=[listing.WINDOW_FULL] if page.window_full else [],
     )
 
 
