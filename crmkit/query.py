@@ -109,10 +109,10 @@ def parse(rs: S.RecordSpec, params: Iterable[tuple[str, str]], now: int) -> Plan
             filters.append(_filter(rs, key, value, now))
             raw_filters.append((key, value))
     sort, descending = _sort(rs, sort_raw)
-    # A search ranked by relevance and one sorted by a column page on different keys.
-    fingerprint = repr(
-        (rs.kind, sorted(raw_filters), search, sort, descending, sort_raw is not None)
-    )
+    # A search ranked by relevance and one sorted by a column page on different keys (a
+    # plain list's default sort is the same as asking for it).
+    ranked = search is not None and sort_raw is None
+    fingerprint = repr((rs.kind, sorted(raw_filters), search, sort, descending, ranked))
     return Plan(
         kind=rs.kind,
         filters=tuple(filters),

@@ -125,3 +125,17 @@ def test_the_access_log_keeps_the_query_as_sent_but_its_secrets(query: str, logg
     from crmkit.web.edge import redact_query
 
     assert redact_query(query) == logged
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/contacts/c_abc", "/contacts/c_abc"),
+        ('/c/x" 200 1.0ms id=forged\nnext', "/c/x%22%20200%201.0ms%20id=forged%0Anext"),
+        ("/a\\b/\u00e9\u2028", "/a%5Cb/%C3%A9%E2%80%A8"),
+    ],
+)
+def test_the_access_log_path_cannot_end_its_field_or_the_line(path: str, logged: str) -> None:
+    from crmkit.web.edge import log_path
+
+    assert log_path(path) == logged

@@ -8,7 +8,7 @@ import re
 import secrets
 import time
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +40,12 @@ def header(scope: Scope, name: bytes) -> str:
         if key == name:
             return str(value.decode("latin-1"))
     return ""
+
+
+def log_path(path: str) -> str:
+    """The path as the access log prints it: percent-encoded again (the server decoded it), so
+    `%22` or `%0A` in a request cannot end the quoted field or start a forged line."""
+    return quote(path, safe="/:@!$&'()*+,;=")
 
 
 def redact_query(query: str) -> str:
@@ -117,7 +123,7 @@ class Edge:
                 '%s "%s %s%s" %s %.1fms id=%s',
                 (scope.get("client") or ("-",))[0],
                 scope["method"],
-                scope["path"],
+                log_path(scope["path"]),
                 "?" + query if query else "",
                 status_holder["status"],
                 (time.perf_counter() - started) * 1000,
