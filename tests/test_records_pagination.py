@@ -114,6 +114,8 @@ async def test_tampered_and_mismatched_cursors_are_400(api, token, seeded):
     # the same filters (in another order) and another limit are fine
     r = await api.get(f"/contacts?limit=5&stage=lead&cursor={cursor}", token)
     assert r.status_code == 200 and len(records(r)) == 5
+    r = await api.get(f"/contacts?stage=lead&sort=-created_at&cursor={cursor}", token)
+    assert r.status_code == 200  # naming the default sort is the same query
     # a search ranked by relevance pages on another key than one sorted by its default column
     ranked = await _cursor(api, token, "search=person&limit=2")
     r = await api.json("GET", f"/contacts?search=person&sort=-created_at&cursor={ranked}", token)
