@@ -170,6 +170,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default=None, help="comma-separated scenario names")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="crmkit serve --workers (the issue measures 1)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
@@ -205,7 +208,7 @@ def main() -> int:
 
     port, bare_port = free_port(), free_port()
     server = subprocess.Popen(
-        [crmkit, "serve", "--port", str(port), "--no-access-log"],
+        [crmkit, "serve", "--port", str(port), "--no-access-log", "--workers", str(args.workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -240,7 +243,8 @@ def main() -> int:
             bare.wait(10)
     print(
         f"\n{args.contacts:,} contacts, {args.companies:,} companies, {args.deals:,} deals; "
-        f"wrk -t2 -c{args.connections} -d{args.duration}s; one uvicorn worker\n"
+        f"wrk -t2 -c{args.connections} -d{args.duration}s; "
+        f"{'one uvicorn worker' if args.workers == 1 else f'{args.workers} uvicorn workers'}\n"
     )
     print("| scenario | req/s | p50 ms | p99 ms | non-2xx |")
     print("|---|---:|---:|---:|---:|")

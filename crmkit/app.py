@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -67,3 +69,26 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
     application.app = Cors(app)  # CORS for discovery, register, token and /mcp
     mcp.target = application  # the tool calls this same app in-process
     return application
+
+
+def configure_logging() -> None:
+    """What `crmkit serve` logs: INFO and up, one line each, to stderr."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate the database and make its secret key, once, before worker processes start."""
+    rt = build_runtime(settings)
+    await rt.start()
+    await rt.stop()
+
+
+def app_from_environment() -> App:
+    """The app each worker of `crmkit serve --workers N` builds (uvicorn starts workers as
+    fresh interpreters): settings from the CRMKIT_* variables, where the parent put its
+    command-line options, and CRMKIT_ACCESS_LOG=0 for --no-access-log."""
+    configure_logging()
+    settings = Settings.from_env(os.environ)
+    return create_app(settings, access_log=os.environ.get("CRMKIT_ACCESS_LOG", "1") != "0")

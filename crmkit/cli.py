@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from crmkit import __version__
 from crmkit.config import ENV_DOCS, ConfigError, Settings
@@ -43,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        choices=range(1, 65),
+        metavar="N",
+        help="worker processes sharing the port and the database (default 1; one per core "
+        "serves about N times the requests)",
     )
 
     token = sub.add_parser(
@@ -98,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"crmkit: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        return serve(settings, access_log=not args.no_access_log)
+        return serve(settings, access_log=not args.no_access_log, workers=args.workers)
     if args.command == "backup":
         return run_backup(settings, args.target)
     if args.command == "token":
@@ -108,24 +117,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def serve(settings: Settings, *, access_log: bool) -> int:
+def serve(settings: Settings, *, access_log: bool, workers: int = 1) -> int:
     import uvicorn
 
-    from crmkit.app import create_app
+    from crmkit.app import configure_logging, create_app, prepare_database
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    configure_logging()
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,  # ours redacts secrets in query strings; uvicorn's would not
+        "proxy_headers": True,
+        "server_header": False,
+        "log_config": None,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, access_log=access_log), **options)
+        return 0
+    # Each worker is a fresh interpreter that builds the app from the environment: hand it
+    # the settings given on the command line, and migrate (and make the secret key) once here
+    # so the workers start on a ready database.
+    asyncio.run(prepare_database(settings))
+    os.environ.update(
+        CRMKIT_DATABASE=settings.database,
+        CRMKIT_HOST=settings.host,
+        CRMKIT_PORT=str(settings.port),
+        CRMKIT_ACCESS_LOG="1" if access_log else "0",
     )
-    app = create_app(settings, access_log=access_log)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=False,  # ours redacts secrets in query strings; uvicorn's would not
-        proxy_headers=True,
-        server_header=False,
-        log_config=None,
-    )
+    uvicorn.run("crmkit.app:app_from_environment", factory=True, workers=workers, **options)
     return 0
 
 

@@ -162,6 +162,7 @@ class Process:
         )
         self.lines: list[str] = []
         self._new: queue.Queue[str | None] = queue.Queue()
+        self._taken = 0  # lines taken off the queue so far
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -172,23 +173,38 @@ class Process:
             self._new.put(line)
         self._new.put(None)
 
-    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        """Block until a stderr line matches (bounded by `timeout`); fail if the process ends."""
+    def wait_for(self, pattern: str, timeout: float = 30, count: int = 1) -> re.Match[str]:
+        """Block until `count` stderr lines match (bounded by `timeout` per line); fail if the
+        process ends first. Returns the last match."""
         regex = re.compile(pattern)
-        for line in list(self.lines):
+        seen = 0
+        scanned = list(self.lines)
+        for line in scanned:
             found = regex.search(line)
             if found:
-                return found
+                seen += 1
+                if seen == count:
+                    return found
+        # Lines are appended before they are queued: the queue's next items, up to the ones
+        # scanned above, were counted already.
+        skip = len(scanned) - self._taken
         while True:
             try:
                 line = self._new.get(timeout=timeout)
             except queue.Empty:
                 raise AssertionError(f"no line matching {pattern!r}: {self.output()}") from None
             if line is None:
+                self._new.put(None)  # the end stays visible to the next wait
                 raise AssertionError(f"process ended before {pattern!r}: {self.output()}")
+            self._taken += 1
+            if skip > 0:
+                skip -= 1
+                continue
             found = regex.search(line)
             if found:
-                return found
+                seen += 1
+                if seen == count:
+                    return found
 
     def output(self) -> str:
         return "".join(self.lines)

@@ -174,3 +174,42 @@ def test_main_reports_config_errors_naming_the_variable(
     err = capsys.readouterr().err
     assert err.startswith("crmkit: configuration error: ")
     assert name in err
+
+
+async def test_serve_with_two_workers_shares_one_database(tmp_path: Path) -> None:
+    """`--workers 2`: two processes answer on one port over one SQLite file. Writes from both
+    at once all land, and racing upserts of one email still make exactly one contact."""
+    port = free_port()
+    db = tmp_path / "workers.db"
+    proc = Process(
+        [*crmkit_command(), "serve", "--port", str(port), "--db", str(db), "--workers", "2"],
+        env=clean_env(),
+        cwd=str(tmp_path),
+    )
+    try:
+        proc.wait_for(r"Application startup complete", count=2)
+        pids = set(re.findall(r"Started server process \[(\d+)\]", proc.output()))
+        assert len(pids) == 2
+        minted = run_cli("token", "--email", "ops@acme.com", "--db", str(db))
+        assert minted.returncode == 0, minted.stderr
+        auth = {"Authorization": f"Bearer {minted.stdout.strip().splitlines()[-1]}", **JSON}
+        limits = httpx.Limits(max_connections=20)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as http:
+            import asyncio
+
+            async def post(body: dict[str, str]) -> int:
+                r = await http.post("/contacts", json=body, headers=auth)
+                return r.status_code
+
+            made = await asyncio.gather(
+                *(post({"name": f"P {i}", "email": f"p{i}@x.co"}) for i in range(40))
+            )
+            assert made == [201] * 40
+            raced = await asyncio.gather(
+                *(post({"name": f"Same {i}", "email": "same@x.co"}) for i in range(20))
+            )
+            assert sorted(raced) == [200] * 19 + [201]
+            r = await http.get("/contacts?limit=1", headers=auth)
+            assert r.json()["total"] == 41
+    finally:
+        stopped(proc)

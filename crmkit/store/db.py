@@ -361,6 +361,12 @@ async def migrate(conn: aiosqlite.Connection) -> list[str]:
             continue
         await conn.execute("BEGIN IMMEDIATE")
         try:
+            # Another process (a second worker starting) may have applied it meanwhile.
+            if await conn.execute_fetchall(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ):
+                await conn.execute("ROLLBACK")
+                continue
             for statement in _statements(sql):
                 await conn.execute(statement)
             await conn.execute(
