@@ -179,8 +179,8 @@ class Process:
         regex = re.compile(pattern)
         seen = 0
         scanned = list(self.lines)
-        for line in scanned:
-            found = regex.search(line)
+        for old in scanned:
+            found = regex.search(old)
             if found:
                 seen += 1
                 if seen == count:

@@ -60,6 +60,32 @@ async def test_every_connection_uses_wal_foreign_keys_and_busy_timeout(db: Datab
     assert (await on_thread("PRAGMA cache_size"))[0] == -READ_CACHE_KIB
 
 
+async def test_a_migration_another_process_applied_meanwhile_is_skipped(db: Database) -> None:
+    """Two servers starting at once both read "nothing applied yet"; the second must find,
+    under the write lock, that the first applied each one, instead of running it again."""
+
+    class StaleFirstRead:
+        """An aiosqlite connection whose first look at schema_migrations predates the other
+        process's work (here: ours, done when the fixture opened the database)."""
+
+        def __init__(self, conn: aiosqlite.Connection) -> None:
+            self.conn, self.stale = conn, True
+
+        async def execute(self, sql: str, params: Any = ()) -> Any:
+            return await self.conn.execute(sql, params)
+
+        async def execute_fetchall(self, sql: str, params: Any = ()) -> Any:
+            if self.stale and sql == "SELECT version FROM schema_migrations":
+                self.stale = False
+                return []
+            return await self.conn.execute_fetchall(sql, params)
+
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        assert await migrate(StaleFirstRead(conn)) == []  # type: ignore[arg-type]
+        versions = await conn.execute_fetchall("SELECT version FROM schema_migrations")
+    assert sorted(v for (v,) in versions) == [v for v, _, _ in migration_files()]
+
+
 async def test_migrations_are_recorded_and_rerunning_is_a_no_op(db: Database) -> None:
     files = migration_files()
     assert files and files[0][0] == 1
