@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,21 @@ async def test_a_read_past_its_budget_moves_to_the_reader_thread(db: Database) -
         assert (roomy.reads_inline, roomy.reads_offloaded) == (1, 0)
     finally:
         await roomy.close()
+
+
+async def test_slow_reads_run_side_by_side_on_the_reader_threads(db: Database) -> None:
+    # `gate()` holds its reader thread until released: a second read must not queue behind it.
+    gate = threading.Event()
+    for reader in db._readers:
+        await reader.create_function("gate", 0, lambda: int(gate.wait(30)))
+    held = asyncio.create_task(db._read_on_thread("SELECT gate()", ()))
+    await asyncio.sleep(0)  # let it start: it now holds the first thread
+    assert db._busy[0] == 1
+    assert await db._read_on_thread("SELECT 2", ()) == [(2,)]
+    assert not held.done()  # answered while the first read still held its thread
+    gate.set()
+    assert await held == [(1,)]
+    assert db._busy == [0] * len(db._busy)
 
 
 async def test_the_read_path_cannot_write(db: Database) -> None:
