@@ -14,7 +14,7 @@ from crmkit import query
 from crmkit import spec as S
 from crmkit.errors import CrmError, InvalidQuery
 from crmkit.store import search
-from crmkit.store.db import _statements, migration_files
+from crmkit.store.schema import _statements, migration_files
 from crmkit.store.sql_query import page_sql
 from tests.records_util import create, records
 

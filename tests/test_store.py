@@ -16,13 +16,16 @@ import aiosqlite
 import pytest
 from foundation_util import JSON, assert_error
 
-from crmkit.store.db import READ_CACHE_KIB, Database, migrate, migration_files
+from crmkit.store.db import READ_CACHE_KIB, Database
+from crmkit.store.schema import migrate, migration_files
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> Any:
     database = Database(str(tmp_path / "store.db"))
     await database.open()
+    if database._stats is not None:
+        await database._stats  # start from a quiet database: the start-up check is done
     try:
         yield database
     finally:
@@ -312,6 +315,89 @@ async def test_commits_on_the_loop_leave_checkpoints_to_a_thread(db: Database) -
     assert busy == 0 and wal_pages == copied
 
 
+NAME_PAGE = (
+    "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE workspace_id = 'w_1' AND name = ?"
+    " ORDER BY created_at DESC, id DESC LIMIT 51"
+)
+
+
+async def add_contacts(db: Database, count: int) -> None:
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT OR IGNORE INTO workspaces (id, name, plan, created_at)"
+            " VALUES ('w_1', 'w', 'free', 0)"
+        )
+        start = (await tx.one("SELECT coalesce(max(seq), 0) FROM contacts"))[0]  # type: ignore[index]
+        await tx.executemany(
+            "INSERT INTO contacts (id, workspace_id, name, stage, created_at, updated_at)"
+            " VALUES (?, 'w_1', ?, 'lead', ?, ?)",
+            [(f"c_{n}", f"name {n % 500}", n, n) for n in range(start, start + count)],
+        )
+
+
+async def index_used(db: Database) -> str:
+    plan = " ".join(str(r[3]) for r in await db.all(NAME_PAGE, ("name 7",)))
+    thread_plan = await db._read_on_thread(NAME_PAGE, ("name 7",))
+    assert " ".join(str(r[3]) for r in thread_plan) == plan  # every reader plans alike
+    return "contacts_name" if "contacts_name" in plan else plan
+
+
+async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
+    await db.open()
+    try:
+        assert db._stats is not None
+        await db._stats  # the check at start-up: nothing to analyze in an empty database
+        assert await db.refresh_stats() is False
+        await add_contacts(db, 4000)
+        # Without statistics SQLite walks the created_at index of the whole workspace to
+        # find a handful of names (the page's sort) instead of using the name index.
+        assert "contacts_created" in await index_used(db)
+        assert await db.refresh_stats() is True
+        assert await index_used(db) == "contacts_name"
+        assert await db.refresh_stats() is False  # fresh until the tables double again
+        await add_contacts(db, 3000)
+        assert await db.refresh_stats() is False
+        await add_contacts(db, 1000)
+        assert await db.refresh_stats() is True
+        # Deletes never make them stale (rowids do not fall back).
+        async with db.write() as tx:
+            await tx.execute("DELETE FROM contacts WHERE seq > 100")
+        assert await db.refresh_stats() is False
+    finally:
+        await db.close()
+    # They live in the file: a restart plans with them at once, without taking them again.
+    again = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
+    await again.open()
+    try:
+        assert again._stats is not None
+        await again._stats
+        await add_contacts(again, 1)
+        assert await again.refresh_stats() is False
+    finally:
+        await again.close()
+
+
+async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -> None:
+    from crmkit.store.db import STATS_CHECK_EVERY
+
+    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
+    await db.open()
+    try:
+        assert db._stats is not None  # the start-up check
+        await db._stats
+        await add_contacts(db, 2000)  # commit 1
+        assert db._stats is None and "contacts_created" in await index_used(db)
+        for i in range(STATS_CHECK_EVERY - 1):
+            async with db.write() as tx:
+                await tx.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"t.{i}", "x"))
+        assert db._stats is not None  # the 1,000th commit started a check
+        await db._stats
+        assert await index_used(db) == "contacts_name"
+    finally:
+        await db.close()
+
+
 async def test_healthz_needs_no_database_and_readyz_reports_it(api: Any) -> None:
     r = await api.json("GET", "/readyz")
     assert r.status_code == 200 and r.json()["data"]["status"] == "ready"
@@ -383,7 +469,7 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
 def test_migration_0005_gives_existing_connector_tokens_their_grant() -> None:
     import sqlite3
 
-    from crmkit.store.db import _statements, migration_files
+    from crmkit.store.schema import _statements, migration_files
 
     conn = sqlite3.connect(":memory:")
     files = migration_files()

@@ -31,15 +31,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from crmkit.store import stats
+from crmkit.store.schema import migrate
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -54,6 +55,9 @@ _CHECK_EVERY = 4000
 _SLOW_MEMORY = 512
 # SQLite's own automatic checkpoint runs at 1,000 WAL pages; a single-record write adds ~5-10.
 CHECKPOINT_EVERY = 200
+# How often (in commits) to check whether the planner's statistics are stale (store/stats.py);
+# the check is a handful of rowid lookups, the ANALYZE it may lead to ~0.1 s.
+STATS_CHECK_EVERY = 1000
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # A statement found slow goes straight to the thread for this long, then is tried on the loop
 # again: a read can overrun once for reasons that pass (the loop thread waiting for the GIL).
@@ -150,6 +154,7 @@ class Database:
         inline_budget: float = INLINE_BUDGET_S,
         slow_for: float = SLOW_FOR_S,
         reader_threads: int = READER_THREADS,
+        stats_min_rows: int = stats.MIN_ROWS,
     ) -> None:
         self.path = path
         self.synchronous = synchronous
@@ -165,6 +170,8 @@ class Database:
         self._slow: dict[str, float] = {}  # SQL -> until when it goes to the thread
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self.stats_min_rows = stats_min_rows
+        self._stats: asyncio.Task[None] | None = None
         # where reads and writes ran (on the loop / on a thread), for tests and benchmarks
         self.reads_inline = self.reads_offloaded = self.reads_interrupted = 0
         self.writes_inline = self.writes_offloaded = 0
@@ -177,15 +184,30 @@ class Database:
         self._writer = await self._connect()
         await self._writer.execute("PRAGMA journal_mode=WAL")
         await migrate(self._writer)
-        for _ in range(self._reader_threads):
-            reader = await self._connect()
-            await reader.execute("PRAGMA query_only=ON")  # reads (and checkpoints) only
-            await reader.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
-            self._readers.append(reader)
-            self._busy.append(0)
+        self._readers = [await self._open_reader() for _ in range(self._reader_threads)]
+        self._busy = [0] * len(self._readers)
         if self.path != ":memory:":  # a second :memory: connection would be another database
             self._loop_reader = self._connect_on_loop(read_only=True)
             self._loop_writer = self._connect_on_loop(read_only=False)
+            self._schedule_stats()
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        reader = await self._connect()
+        await reader.execute("PRAGMA query_only=ON")  # reads (and checkpoints) only
+        await reader.execute(f"PRAGMA cache_size=-{READ_CACHE_KIB}")
+        return reader
+
+    async def _reopen_readers(self) -> None:
+        """New read connections, which load the planner's current statistics. The old thread
+        readers close after the reads already queued on them."""
+        if self._loop_reader is not None:
+            self._loop_reader.close()  # only ever used synchronously: nothing is in flight
+            self._loop_reader = self._connect_on_loop(read_only=True)
+        fresh = [await self._open_reader() for _ in range(len(self._readers))]
+        old, self._readers, self._busy = self._readers, fresh, [0] * len(fresh)
+        self._slow.clear()  # a read that was slow may have a better plan now
+        for conn in old:
+            await conn.close()
 
     def _pragmas(self, busy_timeout_ms: int) -> list[str]:
         return [
@@ -216,9 +238,10 @@ class Database:
         return time.perf_counter() > self._deadline
 
     async def close(self) -> None:
-        if self._checkpoint is not None:
-            await self._checkpoint  # never raises: _run_checkpoint logs its failures
-            self._checkpoint = None
+        for task in (self._checkpoint, self._stats):
+            if task is not None:
+                await task  # never raises: both log their failures
+        self._checkpoint = self._stats = None
         for loop_conn in (self._loop_reader, self._loop_writer):
             if loop_conn is not None:
                 loop_conn.close()
@@ -342,6 +365,34 @@ class Database:
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
             self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
+        if self._commits % STATS_CHECK_EVERY == 0:
+            self._schedule_stats()
+
+    def _schedule_stats(self) -> None:
+        if self._stats is None:
+            self._stats = asyncio.get_running_loop().create_task(self._run_stats())
+
+    async def refresh_stats(self) -> bool:
+        """Take the planner's statistics again if tables have grown (store/stats.py) and reopen
+        the read connections to use them. True if they were taken."""
+        if self._writer is None:
+            raise RuntimeError("database is not open")
+        if not await stats.needed(self._read_on_thread, self.stats_min_rows):
+            return False
+        async with self._lock:  # as a heavy write: loop writes wait, reads go on
+            taken = await _finish(stats.analyze(self._writer, self.stats_min_rows))
+            if taken:
+                await self._reopen_readers()
+        return taken
+
+    async def _run_stats(self) -> None:
+        # A failure only leaves the planner with older statistics until the next check.
+        try:
+            await self.refresh_stats()
+        except Exception:
+            log.exception("refreshing the query planner's statistics failed")
+        finally:
+            self._stats = None
 
     async def _run_checkpoint(self) -> None:
         # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
@@ -353,70 +404,3 @@ class Database:
             log.exception("WAL checkpoint failed")
         finally:
             self._checkpoint = None
-
-
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every numbered file in store/migrations, in order."""
-    found = []
-    for entry in resources.files("crmkit.store.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    versions = [v for v, _, _ in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a number: {versions}")
-    return found
-
-
-async def migrate(conn: aiosqlite.Connection) -> list[str]:
-    """Apply the migrations not yet recorded; each in its own transaction. Returns their names."""
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))"
-    )
-    rows = await conn.execute_fetchall("SELECT version FROM schema_migrations")
-    done = {r[0] for r in rows}
-    applied = []
-    for version, name, sql in migration_files():
-        if version in done:
-            continue
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process (a second worker starting) may have applied it meanwhile.
-            if await conn.execute_fetchall(
-                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
-            ):
-                await conn.execute("ROLLBACK")
-                continue
-            for statement in _statements(sql):
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name)
-            )
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        await conn.execute("COMMIT")
-        applied.append(name)
-    return applied
-
-
-def _statements(sql: str) -> list[str]:
-    """Split a migration into statements (sqlite3.complete_statement keeps triggers whole)."""
-    statements, buf = [], ""
-    for line in sql.splitlines(keepends=True):
-        if not buf and line.strip().startswith("--"):
-            continue
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                statements.append(buf.strip())
-            buf = ""
-    if buf.strip():
-        statements.append(buf.strip())
-    return statements

@@ -48,7 +48,9 @@ def runtime(request: Request) -> Runtime:
 
 def endpoint(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
-        as_json = wants_json(request.url.query, request.headers.get("accept", ""))
+        # the raw query string: `request.url` would build a whole URL object for it
+        query = request.scope["query_string"].decode("latin-1")
+        as_json = wants_json(query, request.headers.get("accept", ""))
         rt = runtime(request)
         who = await tokens.authenticate(rt, request.headers.get("authorization")) if auth else None
         result = await handler(Call(request, rt, as_json, who))
