@@ -378,6 +378,24 @@ async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> No
         await again.close()
 
 
+async def test_lookups_by_email_and_phone_use_their_indexes(db: Database) -> None:
+    # Even without planner statistics (a new database): the page's own sort must not win.
+    from crmkit import query
+    from crmkit.spec import SPECS
+    from crmkit.store.sql_query import page_sql
+
+    contacts = SPECS["contact"]
+    for params, index in (
+        ([("email", "A@x.com")], "contacts_email"),
+        ([("email", "in:a@x.com,b@x.com")], "contacts_email"),
+        ([("phone", "+15550100")], "contacts_phone"),
+    ):
+        plan = query.parse(contacts, params, 0)
+        sql, args = page_sql(contacts, plan, "w_1", None, None, with_count=True)
+        steps = [str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args)]
+        assert f"USING INDEX {index}" in steps[0], (params, steps)
+
+
 async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -> None:
     from crmkit.store.db import STATS_CHECK_EVERY
 

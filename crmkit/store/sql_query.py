@@ -62,7 +62,10 @@ def filter_sql(f: Filter) -> tuple[str, list[Any]]:
     if op == "in":
         assert isinstance(value, tuple)
         items = [v for item in value for v in _variants(item)] if f.type == S.JSON else [*value]
-        return "%s IN (%s)" % (expr, ", ".join("?" * len(items))), [*params, *items]
+        sql = "%s IN (%s)" % (expr, ", ".join("?" * len(items)))
+        if f.type == S.EMAIL and f.field == "email":
+            sql = "email IS NOT NULL AND " + sql  # as for eq: the partial index applies
+        return sql, [*params, *items]
     if f.type == S.JSON and op in ("eq", "ne") and isinstance(value, int):
         both = "(%s = ? OR %s = ?)" % (expr, expr)
         sql = both if op == "eq" else "NOT coalesce(%s, 0)" % both
