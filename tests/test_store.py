@@ -374,8 +374,27 @@ async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> No
         await again._stats
         await add_contacts(again, 1)
         assert await again.refresh_stats() is False
+        assert await index_used(again) == "contacts_name"
     finally:
         await again.close()
+
+
+async def test_statistics_another_process_took_reach_our_readers(tmp_path: Path) -> None:
+    path = str(tmp_path / "stats.db")
+    first, second = Database(path), Database(path)  # two workers over one file
+    for db in (first, second):
+        await db.open()
+        assert db._stats is not None
+        await db._stats
+    try:
+        await add_contacts(first, 4000)
+        assert await first.refresh_stats() is True
+        assert "contacts_created" in await index_used(second)  # still the old statistics
+        assert await second.refresh_stats() is False  # not stale: the first took them
+        assert await index_used(second) == "contacts_name"  # but it reopened its readers
+    finally:
+        for db in (first, second):
+            await db.close()
 
 
 async def test_lookups_by_email_and_phone_use_their_indexes(db: Database) -> None:

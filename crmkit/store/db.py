@@ -172,6 +172,7 @@ class Database:
         self._checkpoint: asyncio.Task[None] | None = None
         self.stats_min_rows = stats_min_rows
         self._stats: asyncio.Task[None] | None = None
+        self._stats_seen: dict[str, int] = {}  # the statistics our read connections loaded
         # where reads and writes ran (on the loop / on a thread), for tests and benchmarks
         self.reads_inline = self.reads_offloaded = self.reads_interrupted = 0
         self.writes_inline = self.writes_offloaded = 0
@@ -186,6 +187,7 @@ class Database:
         await migrate(self._writer)
         self._readers = [await self._open_reader() for _ in range(self._reader_threads)]
         self._busy = [0] * len(self._readers)
+        self._stats_seen = await stats.recorded(self._read_on_thread)
         if self.path != ":memory:":  # a second :memory: connection would be another database
             self._loop_reader = self._connect_on_loop(read_only=True)
             self._loop_writer = self._connect_on_loop(read_only=False)
@@ -373,16 +375,21 @@ class Database:
             self._stats = asyncio.get_running_loop().create_task(self._run_stats())
 
     async def refresh_stats(self) -> bool:
-        """Take the planner's statistics again if tables have grown (store/stats.py) and reopen
-        the read connections to use them. True if they were taken."""
+        """Take the planner's statistics again if tables have grown (store/stats.py), and
+        reopen the read connections whenever the statistics changed, whoever took them (with
+        `--workers N` another process may have). True if this call took them."""
         if self._writer is None:
             raise RuntimeError("database is not open")
-        if not await stats.needed(self._read_on_thread, self.stats_min_rows):
-            return False
-        async with self._lock:  # as a heavy write: loop writes wait, reads go on
-            taken = await _finish(stats.analyze(self._writer, self.stats_min_rows))
-            if taken:
-                await self._reopen_readers()
+        fetch = self._read_on_thread
+        taken = False
+        now = await stats.largest_rowids(fetch)
+        if stats.stale(now, await stats.recorded(fetch), self.stats_min_rows):
+            async with self._lock:  # as a heavy write: loop writes wait, reads go on
+                taken = await _finish(stats.analyze(self._writer, self.stats_min_rows))
+        current = await stats.recorded(fetch)
+        if current != self._stats_seen:
+            await self._reopen_readers()
+            self._stats_seen = current
         return taken
 
     async def _run_stats(self) -> None:

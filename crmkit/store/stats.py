@@ -30,7 +30,7 @@ _META_KEY = "planner_stats.rowids"
 TABLES = ("contacts", "companies", "deals", "activities", "audit")
 
 
-async def _largest_rowids(fetch: Fetch) -> dict[str, int]:
+async def largest_rowids(fetch: Fetch) -> dict[str, int]:
     found = {}
     for table in TABLES:
         rows = list(await fetch("SELECT coalesce(max(rowid), 0) FROM %s" % table, ()))
@@ -38,7 +38,7 @@ async def _largest_rowids(fetch: Fetch) -> dict[str, int]:
     return found
 
 
-async def _recorded(fetch: Fetch) -> dict[str, int]:
+async def recorded(fetch: Fetch) -> dict[str, int]:
     rows = list(await fetch("SELECT value FROM meta WHERE key = ?", (_META_KEY,)))
     if not rows:
         return {}
@@ -50,13 +50,9 @@ async def _recorded(fetch: Fetch) -> dict[str, int]:
 
 
 def stale(now: dict[str, int], then: dict[str, int], min_rows: int = MIN_ROWS) -> bool:
-    """Some table reached min_rows and at least doubled since the statistics were taken."""
+    """Some table reached min_rows and at least doubled since the statistics were taken
+    (`now`: largest_rowids, `then`: what was recorded with them)."""
     return any(n >= min_rows and n >= 2 * then.get(t, 0) for t, n in now.items())
-
-
-async def needed(fetch: Fetch, min_rows: int = MIN_ROWS) -> bool:
-    """Whether the statistics are stale: a few reads, no lock."""
-    return stale(await _largest_rowids(fetch), await _recorded(fetch), min_rows)
 
 
 async def analyze(conn: aiosqlite.Connection, min_rows: int = MIN_ROWS) -> bool:
@@ -65,8 +61,8 @@ async def analyze(conn: aiosqlite.Connection, min_rows: int = MIN_ROWS) -> bool:
     reads the statistics only when it opens."""
     await conn.execute("BEGIN IMMEDIATE")
     try:
-        now = await _largest_rowids(conn.execute_fetchall)
-        if not stale(now, await _recorded(conn.execute_fetchall), min_rows):
+        now = await largest_rowids(conn.execute_fetchall)
+        if not stale(now, await recorded(conn.execute_fetchall), min_rows):
             await conn.execute("ROLLBACK")
             return False
         await conn.execute("PRAGMA analysis_limit=%d" % ANALYSIS_LIMIT)
