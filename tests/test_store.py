@@ -379,6 +379,26 @@ async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> No
         await again.close()
 
 
+@pytest.mark.parametrize("garbage", ["not json", "[1, 2]", '{"contacts": "many"}'])
+async def test_an_unreadable_statistics_record_is_rewritten(tmp_path: Path, garbage: str) -> None:
+    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
+    await db.open()
+    try:
+        assert db._stats is not None
+        await db._stats
+        await add_contacts(db, 2000)
+        assert await db.refresh_stats() is True
+        async with db.write() as tx:
+            await tx.execute(
+                "UPDATE meta SET value = ? WHERE key = 'planner_stats.rowids'", (garbage,)
+            )
+        assert await db.refresh_stats() is True  # taken again, not an error on every check
+        assert await db.refresh_stats() is False  # and the record is readable again
+        assert await index_used(db) == "contacts_name"
+    finally:
+        await db.close()
+
+
 async def test_statistics_another_process_took_reach_our_readers(tmp_path: Path) -> None:
     path = str(tmp_path / "stats.db")
     first, second = Database(path), Database(path)  # two workers over one file

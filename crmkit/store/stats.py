@@ -21,7 +21,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
-# Runs one read and returns its rows (a Database's `all`, or a connection's own).
+# Runs one read and returns its rows (a Database's reader thread, or the writer's own).
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[Any]]
 
 ANALYSIS_LIMIT = 1000  # index entries sampled per index
@@ -42,11 +42,13 @@ async def recorded(fetch: Fetch) -> dict[str, int]:
     rows = list(await fetch("SELECT value FROM meta WHERE key = ?", (_META_KEY,)))
     if not rows:
         return {}
+    # Anything unreadable counts as no record: the statistics are then taken again and the
+    # record rewritten, rather than the check failing on every run.
     try:
         data = orjson.loads(rows[0][0])
-    except orjson.JSONDecodeError:
+        return {str(k): int(v) for k, v in data.items()}
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
         return {}
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def stale(now: dict[str, int], then: dict[str, int], min_rows: int = MIN_ROWS) -> bool:
