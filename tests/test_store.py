@@ -207,6 +207,57 @@ async def test_slow_reads_run_side_by_side_on_the_reader_threads(db: Database) -
     assert db._busy == [0] * len(db._busy)
 
 
+# Text that JSON must escape or that Python and SQLite encode differently.
+ODD_TEXT = [
+    "plain",
+    "two words",
+    'a "quote"',
+    "back\\slash",
+    "line\nbreak\r\t",
+    "nul\x00and\x1f\x7f",
+    "\u00e9\u00df",
+    "\U0001f600",
+    "\u2028\u2029\x85",
+    '["a","b"]',
+    '{"k": 1}',
+    "",
+]
+
+
+async def test_a_packed_read_returns_what_sqlite3_returns_in_the_same_order(
+    db: Database,
+) -> None:
+    rng = random.Random(7)
+    values = [
+        *ODD_TEXT,
+        None,
+        0,
+        -1,
+        2**63 - 1,
+        -(2**63),
+        *(rng.randrange(-(2**40), 2**40) for _ in range(20)),
+    ]
+    async with db.write() as tx:
+        await tx.execute("CREATE TABLE packed_t (id INTEGER PRIMARY KEY, k INTEGER, v)")
+        await tx.executemany(
+            "INSERT INTO packed_t (k, v) VALUES (?, ?)",
+            [(rng.choice([None, 1, 2, 3]), rng.choice(values)) for _ in range(400)],
+        )
+    statements = [
+        "SELECT id, k, v FROM packed_t ORDER BY k DESC, id LIMIT 300",  # ties on k
+        "SELECT id, k, v FROM packed_t ORDER BY v, id",  # no LIMIT, mixed types
+        "WITH w AS MATERIALIZED (SELECT * FROM packed_t WHERE k IS NOT NULL)"
+        " SELECT id, k, v FROM w ORDER BY k, id DESC",  # a statement of its own WITH
+    ]
+    for sql in statements:
+        expected = [list(row) for row in await db.all(sql)]
+        assert await db.many(sql, width=3) == expected
+    assert db.reads_packed == len(statements)
+    assert await db.many("SELECT id, k, v FROM packed_t WHERE id < 0 ORDER BY id", width=3) == []
+    with pytest.raises(sqlite3.OperationalError, match="2 columns"):  # a wrong width is loud
+        await db.many("SELECT id, k, v FROM packed_t ORDER BY id", width=2)
+
+
 async def test_the_read_path_cannot_write(db: Database) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         await db.all("INSERT INTO meta (key, value) VALUES ('test.ro', '1') RETURNING key")

@@ -9,6 +9,7 @@ from crmkit import spec as S
 from crmkit.store.db import Database, Row, Tx
 
 COLUMNS = "id, kind, target_kind, target_id, body, created_by, at"
+WIDTH = COLUMNS.count(",") + 1
 
 
 async def insert(
@@ -61,10 +62,11 @@ async def recent(
     if kinds:
         where.append("kind IN (%s)" % ", ".join("?" * len(kinds)))
         params.extend(kinds)
-    return await db.all(
+    return await db.many(
         "SELECT %s FROM activities WHERE %s ORDER BY at DESC, seq DESC LIMIT %d"
         % (COLUMNS, " AND ".join(where), limit),
         params,
+        width=WIDTH,
     )
 
 
@@ -82,4 +84,4 @@ async def due(db: Database, workspace_id: str, until: int, limit: int) -> list[R
         )
         params.extend([workspace_id, until])
     sql = " UNION ALL ".join(parts) + " ORDER BY follow_up_at, id LIMIT %d" % limit
-    return await db.all(sql, params)
+    return await db.many(sql, params, width=5)

@@ -50,8 +50,9 @@ async def recent(
             where.append("action = ?")
             params.append(action)
     params.append(limit)
-    return await db.all(
+    return await db.many(
         "SELECT id, at, actor_email, actor_token, action, target, detail FROM audit"
         f" WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
         params,
+        width=7,
     )

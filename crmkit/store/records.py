@@ -19,6 +19,7 @@ from crmkit.store.sql_query import (
     columns,
     count_sql,
     page_sql,
+    page_width,
 )
 
 Conn = Database | Tx
@@ -144,7 +145,7 @@ async def page(
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at)."""
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
-    rows = await db.all(sql, params)
+    rows = await db.many(sql, params, width=page_width(rs, found is not None))
     if rows:
         first = rows[0]
         return rows, int(first[-1]), found is not None and first[-3] >= SEARCH_CANDIDATES

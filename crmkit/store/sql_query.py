@@ -29,6 +29,12 @@ def list_columns(rs: S.RecordSpec, table: str = "") -> str:
     return ", ".join(prefix + name for name in ["id", *(f.name for f in rs.fields if f.in_list)])
 
 
+def page_width(rs: S.RecordSpec, search: bool) -> int:
+    """How many columns `page_sql`'s rows have: the list columns, then the sort key and the
+    count (a search's page puts its window's size before them)."""
+    return 1 + sum(f.in_list for f in rs.fields) + (3 if search else 2)
+
+
 def _expr(f: Filter) -> str:
     if f.type == S.JSON:
         return "json_extract(custom, ?)"
