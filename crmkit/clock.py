@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 
 class Clock:
@@ -33,12 +34,25 @@ def iso(ts: int | None) -> str | None:
     return None if ts is None else iso_text(ts)
 
 
+def _minute_text(minute: int) -> str:
+    if len(_MINUTES) >= _MINUTES_KEPT:
+        _MINUTES.clear()
+    text = _MINUTES[minute] = "%04d-%02d-%02dT%02d:%02d:" % time.gmtime(minute * 60)[:5]
+    return text
+
+
 def iso_text(ts: int) -> str:
     """RFC 3339 in UTC, whole seconds, for a value known not to be None."""
-    minute, second = divmod(ts, 60)
-    prefix = _MINUTES.get(minute)
-    if prefix is None:
-        if len(_MINUTES) >= _MINUTES_KEPT:
-            _MINUTES.clear()
-        prefix = _MINUTES[minute] = "%04d-%02d-%02dT%02d:%02d:" % time.gmtime(minute * 60)[:5]
-    return prefix + _SECONDS[second]
+    return (_MINUTES.get(ts // 60) or _minute_text(ts // 60)) + _SECONDS[ts % 60]
+
+
+def iso_labelled(label: str, values: Iterable[int | None]) -> list[str | None]:
+    """`label + iso_text(ts)` for each value, None for None: a page's timestamps in one
+    comprehension (a call per value was a fifth of a list's text)."""
+    minutes, seconds = _MINUTES, _SECONDS
+    return [
+        None
+        if ts is None
+        else label + (minutes.get(ts // 60) or _minute_text(ts // 60)) + seconds[ts % 60]
+        for ts in values
+    ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from crmkit.clock import iso, iso_text
+from crmkit.clock import iso, iso_labelled
 from crmkit.render.values import key_text, plain, quote, text_value
 
 # What a stored column holds: how to show it in text and in JSON.
@@ -70,7 +70,7 @@ def _text_column(label: str, values: Values) -> Parts:
 
 
 def _time_column(label: str, values: Values) -> Parts:
-    return [None if v is None else label + iso_text(v) for v in values]
+    return iso_labelled(label, values)
 
 
 def _number_column(label: str, values: Values) -> Parts:
@@ -158,9 +158,15 @@ class Table:
             return []
         by_column = list(zip(*self.rows, strict=True))
         prefix = self.layout.prefix
+        size = len(self.rows)
         parts = [[prefix + id_ for id_ in by_column[0]]]
-        parts.extend(render(label, by_column[index]) for index, render, label in self.layout.plan)
-        return [" ".join(filter(None, line)) for line in zip(*parts, strict=True)]
+        for index, render, label in self.layout.plan:
+            values = by_column[index]
+            if values.count(None) != size:  # a column empty on every row adds nothing
+                parts.append(render(label, values))
+        if any(None in part for part in parts):
+            return [" ".join(filter(None, line)) for line in zip(*parts, strict=True)]
+        return [" ".join(line) for line in zip(*parts, strict=True)]
 
     def dicts(self) -> list[dict[str, Any]]:
         out = []

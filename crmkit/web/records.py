@@ -102,19 +102,27 @@ async def delete_record(call: Call) -> Message:
     return Message([f"deleted {handle}"], {"deleted": handle})
 
 
-def _routes() -> list[Route]:
-    routes = []
-    for rs in S.SPECS.values():
-        base = "/" + rs.plural
-        routes += [
-            Route(base, endpoint(list_records), methods=["GET"]),
-            Route(base, endpoint(create_record), methods=["POST"]),
-            Route(base + "/{id:path}", endpoint(get_record), methods=["GET"]),
-            Route(base + "/{id:path}", endpoint(patch_record), methods=["PATCH"]),
-            Route(base + "/{id:path}", endpoint(delete_record), methods=["DELETE"]),
-        ]
-    return routes
+def _collection_routes(rs: S.RecordSpec) -> list[Route]:
+    base = "/" + rs.plural
+    return [
+        Route(base, endpoint(list_records), methods=["GET"]),
+        Route(base, endpoint(create_record), methods=["POST"]),
+    ]
 
 
-# Activity routes first: /<type>s/{id}/activities must win over /<type>s/{id:path}.
-routes = [*activities.routes, *_routes()]
+def _item_routes(rs: S.RecordSpec) -> list[Route]:
+    path = "/" + rs.plural + "/{id:path}"
+    return [
+        Route(path, endpoint(get_record), methods=["GET"]),
+        Route(path, endpoint(patch_record), methods=["PATCH"]),
+        Route(path, endpoint(delete_record), methods=["DELETE"]),
+    ]
+
+
+# Starlette tries routes in order, a regex match each. The lists first (the busiest routes);
+# the activity routes before /<type>s/{id:path}, which would take them.
+routes = [
+    *(r for rs in S.SPECS.values() for r in _collection_routes(rs)),
+    *activities.routes,
+    *(r for rs in S.SPECS.values() for r in _item_routes(rs)),
+]
