@@ -4,6 +4,7 @@ keyset condition. Identifiers come only from crmkit/spec.py; every value is a bo
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from crmkit import spec as S
@@ -17,11 +18,13 @@ PASSED = "(SELECT count(*) FROM cand WHERE ok)"  # a search's total within its w
 WINDOW_SIZE = "(SELECT count(*) FROM cand)"
 
 
+@cache  # pure functions of a spec, on every read's path
 def columns(rs: S.RecordSpec) -> str:
     """The SELECT list every record read uses: id, then the spec's fields in line order."""
     return "id, " + ", ".join(f.name for f in rs.fields)
 
 
+@cache
 def list_columns(rs: S.RecordSpec, table: str = "") -> str:
     """The SELECT list of list pages: id, then only the fields a list line shows (each
     prefixed with `table.` when a join makes the names ambiguous)."""
@@ -29,6 +32,7 @@ def list_columns(rs: S.RecordSpec, table: str = "") -> str:
     return ", ".join(prefix + name for name in ["id", *(f.name for f in rs.fields if f.in_list)])
 
 
+@cache
 def page_width(rs: S.RecordSpec, search: bool) -> int:
     """How many columns `page_sql`'s rows have: the list columns, then the sort key and the
     count (a search's page puts its window's size before them)."""

@@ -17,16 +17,12 @@ class ActivityBody(Body):
     at: str | None = None
 
 
-def _spec(call: Call) -> S.RecordSpec:
-    return S.BY_PLURAL[call.request.url.path.split("/")[1]]
-
-
 async def log_activity(call: Call) -> Record:
     body = await parse(call.request, ActivityBody)
     data = await activities.log(
         call.rt,
         call.who,
-        _spec(call),
+        call.record_spec,
         call.request.path_params["id"],
         body.kind,
         body.body,
@@ -37,7 +33,7 @@ async def log_activity(call: Call) -> Record:
 
 async def record_activities(call: Call) -> Listing:
     rows = await activities.for_record(
-        call.rt, call.who, _spec(call), call.request.path_params["id"], call.query("limit")
+        call.rt, call.who, call.record_spec, call.request.path_params["id"], call.query("limit")
     )
     return Listing(rows, total=len(rows), empty=["no activities yet"], with_total=False)
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from crmkit import spec as S
 from crmkit.accounts import tokens
 from crmkit.principal import Principal
 from crmkit.render import Result, respond, wants_json
@@ -24,6 +26,7 @@ class Call:
     rt: Runtime
     as_json: bool
     _who: Principal | None
+    query_string: str  # as sent, decoded as latin-1 (as Starlette does)
 
     @property
     def who(self) -> Principal:
@@ -32,6 +35,17 @@ class Call:
 
     def query(self, name: str) -> str | None:
         return self.request.query_params.get(name)
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair in order, repeats kept: `request.query_params`' pairs
+        without building its multi-dict."""
+        return parse_qsl(self.query_string, keep_blank_values=True)
+
+    @property
+    def record_spec(self) -> S.RecordSpec:
+        """The record type the path names (/contacts/... -> contact), for routes registered
+        per type. The path from the scope: `request.url` would build a URL object for it."""
+        return S.BY_PLURAL[self.request.scope["path"].split("/")[1]]
 
     @property
     def client_ip(self) -> str:
@@ -53,7 +67,7 @@ def endpoint(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awai
         as_json = wants_json(query, request.headers.get("accept", ""))
         rt = runtime(request)
         who = await tokens.authenticate(rt, request.headers.get("authorization")) if auth else None
-        result = await handler(Call(request, rt, as_json, who))
+        result = await handler(Call(request, rt, as_json, who, query))
         if isinstance(result, Response):
             return result
         return respond(result, as_json=as_json)

@@ -22,10 +22,6 @@ from crmkit.web.record_bodies import parse_body
 _IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
 
-def spec_of(call: Call) -> S.RecordSpec:
-    return S.BY_PLURAL[call.request.url.path.split("/")[1]]
-
-
 def if_match(call: Call, body_version: int | None) -> int | None:
     raw = call.request.headers.get("if-match")
     if raw is None:
@@ -54,10 +50,8 @@ def _empty_lines(rs: S.RecordSpec, filtered: bool) -> list[str]:
 
 
 async def list_records(call: Call) -> Listing:
-    rs = spec_of(call)
-    page = await listing.list_records(
-        call.rt, call.who, rs, call.request.query_params.multi_items()
-    )
+    rs = call.record_spec
+    page = await listing.list_records(call.rt, call.who, rs, call.query_items())
     return Listing(
         page.rows,
         total=page.total,
@@ -69,7 +63,7 @@ async def list_records(call: Call) -> Listing:
 
 
 async def create_record(call: Call) -> Record:
-    rs = spec_of(call)
+    rs = call.record_spec
     sent, version = parse_body(rs, await read_json(call.request))
     saved = await service.save(call.rt, call.who, rs, sent, if_match(call, version))
     result = "created" if saved.created else "updated"
@@ -82,12 +76,12 @@ async def create_record(call: Call) -> Record:
 
 
 async def get_record(call: Call) -> Record:
-    rs = spec_of(call)
+    rs = call.record_spec
     return Record(await service.get(call.rt, call.who, rs, call.request.path_params["id"]))
 
 
 async def patch_record(call: Call) -> Record:
-    rs = spec_of(call)
+    rs = call.record_spec
     raw_id = call.request.path_params["id"]
     sent, version = parse_body(rs, await read_json(call.request))
     data = await service.patch(call.rt, call.who, rs, raw_id, sent, if_match(call, version))
@@ -95,7 +89,7 @@ async def patch_record(call: Call) -> Record:
 
 
 async def delete_record(call: Call) -> Message:
-    rs = spec_of(call)
+    rs = call.record_spec
     handle = await deletes.delete(
         call.rt, call.who, rs, call.request.path_params["id"], call.query("confirm")
     )
