@@ -486,6 +486,47 @@ async def test_lookups_by_email_and_phone_use_their_indexes(db: Database) -> Non
         assert f"USING INDEX {index}" in steps[0], (params, steps)
 
 
+@pytest.mark.parametrize(
+    ("since", "total"),
+    [
+        (2990, 10),  # few match: counted first, found by the range's index, then sorted
+        (1000, 1001),  # more than the cap: the sort index is walked as before
+    ],
+)
+async def test_a_range_on_another_column_than_the_sort_pages_correctly(
+    db: Database, since: int, total: int
+) -> None:
+    from crmkit import query
+    from crmkit.spec import SPECS
+    from crmkit.store import records
+    from crmkit.store.sql_query import narrow_candidate, page_sql
+
+    contacts = SPECS["contact"]
+    await add_contacts(db, 3000)  # created_at = n, name "name {n % 500}"
+    params = [("created_at", f"gte:now-{3000 - since}s"), ("sort", "-name"), ("limit", "4")]
+    plan = query.parse(contacts, params, 3000)
+    assert narrow_candidate(plan)
+    matching = sorted(((f"name {n % 500}", f"c_{n}") for n in range(since, 3000)), reverse=True)
+    traced: list[str] = []  # the statements the reader threads ran
+    for reader in db._readers:
+        await reader.set_trace_callback(traced.append)
+    seen: list[str] = []
+    after = None
+    for _ in range(3):
+        rows, counted, _more = await records.page(db, contacts, plan, "w_1", after, None)
+        assert counted == total
+        page = rows[: plan.limit]
+        seen += [row[0] for row in page]
+        after = (page[-1][-2], page[-1][0])  # the sort key and id, as a cursor carries them
+    assert seen == [id_ for _name, id_ in matching[:12]]
+    sorted_after = [sql for sql in traced if "ORDER BY +name DESC" in sql]
+    assert len(sorted_after) == (3 if total <= 1000 else 0)
+    # The plan of the sorted-after page: the range's index, then a sort of what it found.
+    sql, args = page_sql(contacts, plan, "w_1", None, None, False, sort_after=True)
+    steps = " ".join(str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args))
+    assert "contacts_created" in steps and "TEMP B-TREE FOR ORDER BY" in steps, steps
+
+
 async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -> None:
     from crmkit.store.db import STATS_CHECK_EVERY
 

@@ -50,8 +50,8 @@ Row = Sequence[Any]  # a tuple from sqlite3, a list from a packed read (`Databas
 Params = Sequence[Any] | dict[str, Any]
 
 BUSY_TIMEOUT_MS = 5000
-# The longest a read may hold the event loop before it moves to the reader thread; a capped
-# list page with its count takes about 0.5 ms on the benchmark machine.
+# The longest a read may hold the event loop before it moves to the reader thread; a GET's
+# reads take ~0.03 ms on the benchmark machine (list pages never run there: `many`).
 INLINE_BUDGET_S = 0.002
 # How often (in SQLite VM instructions) the budget is checked: ~0.2-0.8 ms of work.
 _CHECK_EVERY = 4000

@@ -14,10 +14,12 @@ from crmkit.query import Plan
 from crmkit.store import search
 from crmkit.store.db import Database, Row, Tx
 from crmkit.store.sql_query import (
+    COUNT_CAP,
     SEARCH_CANDIDATES,
     SearchSql,
     columns,
     count_sql,
+    narrow_candidate,
     page_sql,
     page_width,
 )
@@ -144,6 +146,15 @@ async def page(
     capped total (the list layout ignores what follows its columns); the total; and whether
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at)."""
+    if found is None and narrow_candidate(plan):
+        sql, params = count_sql(rs, plan, workspace_id, None)
+        row = await db.one(sql, params)
+        total = int(row[0]) if row else 0
+        if total <= COUNT_CAP:  # few: sorting them costs less than walking the sort index
+            if total == 0:
+                return [], 0, False
+            sql, params = page_sql(rs, plan, workspace_id, after, None, False, sort_after=True)
+            return await db.many(sql, params, width=page_width(rs, False)), total, False
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
     rows = await db.many(sql, params, width=page_width(rs, found is not None))
     if rows:
