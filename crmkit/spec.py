@@ -71,6 +71,9 @@ class Field:
     max_len: int = 500
     in_list: bool = True  # printed on list lines, not only on a single GET
     nullable: bool = True  # NOT NULL columns let a keyset cursor be one index range
+    # An index leads with (workspace_id, this column), or with the column for a reference:
+    # a filter on it need not read the whole workspace. A test holds this to the schema.
+    indexed: bool = False
 
     @property
     def key(self) -> str:
@@ -123,14 +126,14 @@ def _common_tail() -> tuple[Field, ...]:
     return (
         Field("tags", TAGS, max_len=64),
         Field("custom", JSON, filterable=False, max_len=16384),
-        Field("follow_up_at", DATETIME, sortable=True),
+        Field("follow_up_at", DATETIME, sortable=True, indexed=True),
         Field("follow_up_note", TEXT, max_len=2000),
         Field(
             "activity_count", INT, writable=False, out="activities", sortable=True, nullable=False
         ),
         Field("last_activity_at", DATETIME, writable=False, out="last_activity", sortable=True),
-        Field("created_at", DATETIME, writable=False, sortable=True, nullable=False),
-        Field("updated_at", DATETIME, writable=False, sortable=True, nullable=False),
+        Field("created_at", DATETIME, writable=False, sortable=True, nullable=False, indexed=True),
+        Field("updated_at", DATETIME, writable=False, sortable=True, nullable=False, indexed=True),
         Field("created_by", MEMBER, writable=False, in_list=False),
         Field("version", INT, writable=False, filterable=False, in_list=False),
     )
@@ -144,13 +147,13 @@ CONTACT = RecordSpec(
     upsert_key="email",
     required_any=("name", "email"),
     fields=(
-        Field("name", TEXT, sortable=True, searchable=True, max_len=200),
-        Field("email", EMAIL, sortable=True, searchable=True, max_len=254),
-        Field("phone", TEXT, searchable=True, max_len=50),
+        Field("name", TEXT, sortable=True, searchable=True, max_len=200, indexed=True),
+        Field("email", EMAIL, sortable=True, searchable=True, max_len=254, indexed=True),
+        Field("phone", TEXT, searchable=True, max_len=50, indexed=True),
         Field("title", TEXT, max_len=200),
-        Field("company_id", REF, ref="company", out="company"),
-        Field("stage", TEXT, sortable=True, default="lead", max_len=50),
-        Field("owner", MEMBER, sortable=True, max_len=254),
+        Field("company_id", REF, ref="company", out="company", indexed=True),
+        Field("stage", TEXT, sortable=True, default="lead", max_len=50, indexed=True),
+        Field("owner", MEMBER, sortable=True, max_len=254, indexed=True),
         *_common_tail(),
     ),
 )
@@ -163,8 +166,8 @@ COMPANY = RecordSpec(
     upsert_key="domain",
     required_any=("name", "domain"),
     fields=(
-        Field("name", TEXT, sortable=True, searchable=True, max_len=200),
-        Field("domain", DOMAIN, sortable=True, searchable=True, max_len=253),
+        Field("name", TEXT, sortable=True, searchable=True, max_len=200, indexed=True),
+        Field("domain", DOMAIN, sortable=True, searchable=True, max_len=253, indexed=True),
         Field("notes", TEXT, searchable=True, max_len=10000),
         *_common_tail(),
     ),
@@ -177,14 +180,21 @@ DEAL = RecordSpec(
     title="title",
     required_any=("title",),
     fields=(
-        Field("title", TEXT, sortable=True, searchable=True, max_len=200),
-        Field("amount_cents", MONEY, sortable=True),
+        Field("title", TEXT, sortable=True, searchable=True, max_len=200, indexed=True),
+        Field("amount_cents", MONEY, sortable=True, indexed=True),
         Field("currency", CURRENCY, default="USD"),
-        Field("contact_id", REF, ref="contact", out="contact"),
-        Field("company_id", REF, ref="company", out="company"),
-        Field("stage", TEXT, sortable=True, max_len=50),
-        Field("status", ENUM, sortable=True, choices=("open", "won", "lost"), default="open"),
-        Field("close_date", DATE, sortable=True),
+        Field("contact_id", REF, ref="contact", out="contact", indexed=True),
+        Field("company_id", REF, ref="company", out="company", indexed=True),
+        Field("stage", TEXT, sortable=True, max_len=50, indexed=True),
+        Field(
+            "status",
+            ENUM,
+            sortable=True,
+            choices=("open", "won", "lost"),
+            default="open",
+            indexed=True,
+        ),
+        Field("close_date", DATE, sortable=True, indexed=True),
         *_common_tail(),
     ),
 )

@@ -42,3 +42,15 @@ def test_every_route_is_in_the_manual(document: str) -> None:
     text = normalise((ROOT / document).read_text(encoding="utf-8"))
     missing = [r for r in documented_routes() if r not in text]
     assert not missing, f"{document} does not mention: {missing}"
+
+
+def test_the_manual_names_every_indexed_field_and_no_other() -> None:
+    from crmkit.spec import SPECS
+
+    text = (ROOT / "help.txt").read_text()
+    start = text.index("Speed: these fields have an index:") + len(
+        "Speed: these fields have an index:"
+    )
+    named = set(re.findall(r"[a-z_]+", text[start:].split(".")[0])) - {"a", "deal", "s"}
+    indexed = {f.name for rs in SPECS.values() for f in rs.fields if f.indexed}
+    assert named == indexed

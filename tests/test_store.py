@@ -505,7 +505,7 @@ async def test_a_range_on_another_column_than_the_sort_pages_correctly(
     await add_contacts(db, 3000)  # created_at = n, name "name {n % 500}"
     params = [("created_at", f"gte:now-{3000 - since}s"), ("sort", "-name"), ("limit", "4")]
     plan = query.parse(contacts, params, 3000)
-    assert narrow_candidate(plan)
+    assert narrow_candidate(contacts, plan)
     matching = sorted(((f"name {n % 500}", f"c_{n}") for n in range(since, 3000)), reverse=True)
     traced: list[str] = []  # the statements the reader threads ran
     for reader in db._readers:
@@ -525,6 +525,27 @@ async def test_a_range_on_another_column_than_the_sort_pages_correctly(
     sql, args = page_sql(contacts, plan, "w_1", None, None, False, sort_after=True)
     steps = " ".join(str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args))
     assert "contacts_created" in steps and "TEMP B-TREE FOR ORDER BY" in steps, steps
+
+
+async def test_the_fields_marked_indexed_are_exactly_those_with_an_index(db: Database) -> None:
+    from crmkit.spec import SPECS
+
+    for rs in SPECS.values():
+        leading: set[str] = set()  # columns an index leads with, after the workspace
+        for _seq, name, *_ in await db.all(f"PRAGMA index_list({rs.table})"):
+            sql = await db.one("SELECT sql FROM sqlite_master WHERE name = ?", (name,))
+            keys = [r for r in await db.all(f"PRAGMA index_xinfo({name})") if r[5]]  # key cols
+            first = keys[0][2]
+            if first == "workspace_id" and len(keys) > 1:
+                second = keys[1][2]
+                if second is None and sql is not None and "lower(email)" in sql[0]:
+                    second = "email"  # the expression index on lower(email)
+                leading.add(second)
+            elif first is not None:
+                leading.add(first)
+        marked = {f.name for f in rs.fields if f.indexed}
+        filterable = {f.name for f in rs.fields if f.filterable}
+        assert marked == leading & filterable, rs.kind
 
 
 async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -> None:

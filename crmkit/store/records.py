@@ -146,7 +146,7 @@ async def page(
     capped total (the list layout ignores what follows its columns); the total; and whether
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at)."""
-    if found is None and narrow_candidate(plan):
+    if found is None and narrow_candidate(rs, plan):
         sql, params = count_sql(rs, plan, workspace_id, None)
         row = await db.one(sql, params)
         total = int(row[0]) if row else 0
