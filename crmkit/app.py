@@ -18,6 +18,7 @@ from crmkit.store.db import Database
 from crmkit.web import auth, errors, oauth, records, system, workspaces
 from crmkit.web.cors import Cors
 from crmkit.web.edge import Edge
+from crmkit.web.routing import SegmentRouter
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -60,7 +61,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
         *oauth.routes,
         mcp.route(),
     ]
-    app = Starlette(routes=routes, exception_handlers=errors.HANDLERS, lifespan=lifespan)
+    app = Starlette(exception_handlers=errors.HANDLERS)
+    app.router = SegmentRouter(routes, lifespan=lifespan)
     # No trailing-slash redirects: they echo the Host header into Location (an open redirect
     # for a spoofed Host), and agents should see one clear 404 with a hint instead.
     app.router.redirect_slashes = False

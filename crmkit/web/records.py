@@ -113,8 +113,9 @@ def _item_routes(rs: S.RecordSpec) -> list[Route]:
     ]
 
 
-# Starlette tries routes in order, a regex match each. The lists first (the busiest routes);
-# the activity routes before /<type>s/{id:path}, which would take them.
+# A request tries the routes of its first path segment in this order (web/routing.py), a
+# regex match each: the lists first (the busiest); the activity routes before
+# /<type>s/{id:path}, which would take them.
 routes = [
     *(r for rs in S.SPECS.values() for r in _collection_routes(rs)),
     *activities.routes,

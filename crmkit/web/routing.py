@@ -1,0 +1,63 @@
+"""Starlette's router, trying only the routes a request's first path segment can match.
+
+Why: Starlette tries every route in order, a regex match each (~1.5 us). With ~45 routes a
+single GET of a contact tried 16 and /healthz 25, a tenth of their time. Routes are grouped
+by their first path segment (`/contacts/{id:path}` -> "contacts"); a request tries its
+group, in the table's order, so the first full match is the one Starlette would pick. A
+route whose first segment is not literal could match any path and joins every group.
+Anything else (a 405, a 404) goes through Starlette's own loop over every route, so those
+answers are Starlette's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import Receive, Scope, Send
+
+
+def first_segment(path: str) -> str | None:
+    """The literal first segment of a route's path, or None if it may be anything."""
+    segment = path.lstrip("/").split("/", 1)[0]
+    return None if "{" in segment else segment
+
+
+def group_routes(routes: Sequence[BaseRoute]) -> tuple[dict[str, list[BaseRoute]], list[BaseRoute]]:
+    """(first segment -> the routes that may match a path starting with it, in order; the
+    routes any path may match)."""
+    anywhere: list[BaseRoute] = []
+    groups: dict[str, list[BaseRoute]] = {}
+    for route in routes:
+        segment = first_segment(route.path) if isinstance(route, Route) else None
+        if segment is None:
+            anywhere.append(route)
+            for members in groups.values():
+                members.append(route)
+        else:
+            groups.setdefault(segment, list(anywhere)).append(route)
+    return groups, anywhere
+
+
+class SegmentRouter(Router):
+    _groups: dict[str, list[BaseRoute]] | None = None
+    _anywhere: list[BaseRoute] = []
+
+    def _candidates(self, scope: Scope) -> list[BaseRoute]:
+        if self._groups is None:  # routes are final once requests arrive
+            self._groups, self._anywhere = group_routes(self.routes)
+        segment = get_route_path(scope).lstrip("/").split("/", 1)[0]
+        return self._groups.get(segment, self._anywhere)
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for route in self._candidates(scope):
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self)
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().app(scope, receive, send)
