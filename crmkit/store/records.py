@@ -147,14 +147,15 @@ async def page(
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at)."""
     if found is None and narrow_candidate(rs, plan):
+        # Counted first, on the range's own index: few matches are sorted after filtering.
         sql, params = count_sql(rs, plan, workspace_id, None)
         row = await db.one(sql, params)
         total = int(row[0]) if row else 0
-        if total <= COUNT_CAP:  # few: sorting them costs less than walking the sort index
-            if total == 0:
-                return [], 0, False
-            sql, params = page_sql(rs, plan, workspace_id, after, None, False, sort_after=True)
-            return await db.many(sql, params, width=page_width(rs, False)), total, False
+        if total == 0:
+            return [], 0, False
+        sort_after = total <= COUNT_CAP
+        sql, params = page_sql(rs, plan, workspace_id, after, None, False, sort_after)
+        return await db.many(sql, params, width=page_width(rs, False)), total, False
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
     rows = await db.many(sql, params, width=page_width(rs, found is not None))
     if rows:
