@@ -430,6 +430,46 @@ async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> No
         await again.close()
 
 
+async def stat_tables(db: Database) -> set[str]:
+    return {str(r[0]) for r in await db.all("SELECT DISTINCT tbl FROM sqlite_stat1")}
+
+
+async def auth_plan(db: Database) -> str:
+    from crmkit.store.accounts import TOKEN_AUTH_SQL
+
+    rows = await db.all("EXPLAIN QUERY PLAN " + TOKEN_AUTH_SQL, (b"x",))
+    return " ".join(str(r[3]) for r in rows)
+
+
+async def test_only_large_record_tables_keep_statistics(tmp_path: Path) -> None:
+    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
+    await db.open()
+    try:
+        assert db._stats is not None
+        await db._stats
+        async with db.write() as tx:  # one account, as a new install has
+            await tx.execute("INSERT INTO users (id, email, created_at) VALUES ('u_1', 'a@x', 0)")
+        await add_contacts(db, 4000)
+        assert await db.refresh_stats() is True
+        assert await stat_tables(db) == {"contacts"}  # companies, deals, users: too small
+        # Without statistics for users, workspaces and memberships the token lookup uses
+        # their keys. Recorded at one row each, they had made it scan all three tables on
+        # every request, however many rows they grew to (19 -> 272 us with 900 more users).
+        assert "SCAN u" not in await auth_plan(db) and "SCAN w" not in await auth_plan(db)
+        # A database an older version analyzed whole is cleaned up at the next check, and
+        # the read connections reopen to forget what they had loaded.
+        async with db.write(heavy=True) as tx:
+            await tx.execute("ANALYZE")
+        await db._reopen_readers()
+        assert "users" in await stat_tables(db) and "SCAN u" in await auth_plan(db)
+        assert await db.refresh_stats() is True
+        assert await stat_tables(db) == {"contacts"}
+        assert "SCAN u" not in await auth_plan(db)
+        assert await db.refresh_stats() is False  # and that is stable
+    finally:
+        await db.close()
+
+
 @pytest.mark.parametrize("garbage", ["not json", "[1, 2]", '{"contacts": "many"}'])
 async def test_an_unreadable_statistics_record_is_rewritten(tmp_path: Path, garbage: str) -> None:
     db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)

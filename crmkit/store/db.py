@@ -409,8 +409,7 @@ class Database:
             raise RuntimeError("database is not open")
         fetch = self._read_on_thread
         taken = False
-        now = await stats.largest_rowids(fetch)
-        if stats.stale(now, await stats.recorded(fetch), self.stats_min_rows):
+        if await stats.due(fetch, self.stats_min_rows) is not None:
             async with self._lock:  # as a heavy write: loop writes wait, reads go on
                 taken = await _finish(stats.analyze(self._writer, self.stats_min_rows))
         current = await stats.recorded(fetch)
