@@ -283,3 +283,20 @@ async def test_a_trailing_slash_gets_a_404_that_says_what_to_do(api):
     assert r.status_code == 404
     assert r.json()["error"]["message"] == "no contact id in the path"
     assert "GET /contacts" in r.json()["error"]["hint"]
+
+
+async def test_a_value_written_around_the_api_lists_as_it_reads(api, token):
+    # A REAL in an INTEGER column (an operator's sqlite3 shell, an import) cannot come from
+    # the API. A list reads it exactly as a GET does: not rounded to JSON's 15 digits.
+    deal = await create(api, token, "deals", {"title": "Odd", "amount_cents": 1})
+    async with api.rt.db.write() as tx:
+        await tx.execute(
+            "UPDATE deals SET amount_cents = ? WHERE id = ?", (0.1 + 0.2, bare(deal["handle"]))
+        )
+    one = await api.json("GET", f"/deals/{deal['handle']}", token)
+    listed = await api.json("GET", "/deals", token)
+    assert one.json()["data"]["amount_cents"] == 0.30000000000000004
+    assert listed.json()["data"][0]["amount_cents"] == 0.30000000000000004
+    line = records(await api.get("/deals", token))[0]
+    assert "amount_cents=0.30000000000000004 " in line
+    assert records(await api.get(f"/deals/{bare(deal['handle'])}", token))[0].startswith(line[:40])

@@ -252,10 +252,31 @@ async def test_a_packed_read_returns_what_sqlite3_returns_in_the_same_order(
     for sql in statements:
         expected = [list(row) for row in await db.all(sql)]
         assert await db.many(sql, width=3) == expected
-    assert db.reads_packed == len(statements)
+    assert (db.reads_packed, db.reads_unpacked) == (len(statements), 0)
     assert await db.many("SELECT id, k, v FROM packed_t WHERE id < 0 ORDER BY id", width=3) == []
     with pytest.raises(sqlite3.OperationalError, match="2 columns"):  # a wrong width is loud
         await db.many("SELECT id, k, v FROM packed_t ORDER BY id", width=2)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [0.1 + 0.2, 1 / 3, 2.0**63, float("inf"), float("-inf"), b"\x00\x01", b"\xff"],
+    ids=["0.3...04", "1/3", "2**63", "inf", "-inf", "blob", "bad-utf8-blob"],
+)
+async def test_what_json_cannot_carry_is_read_again_unpacked(db: Database, odd: Any) -> None:
+    # The API never stores a REAL or a BLOB, but a value written by other means must come
+    # back from a list exactly as from a single read, not rounded to 15 digits or a 500.
+    async with db.write() as tx:
+        await tx.execute("CREATE TABLE odd_t (id INTEGER PRIMARY KEY, n INTEGER, t TEXT)")
+        await tx.executemany(
+            "INSERT INTO odd_t (n, t) VALUES (?, ?)", [(1, "a"), (odd, "b"), (3, "c")]
+        )
+    sql = "SELECT id, n, t FROM odd_t ORDER BY id DESC"
+    expected = [list(row) for row in await db.all(sql)]
+    assert [list(row) for row in await db.many(sql, width=3, numbers=(1,))] == expected
+    assert db.reads_unpacked == 1
+    # Without the column named as a number a REAL may round, but nothing fails.
+    assert len(await db.many(sql, width=3)) == 3
 
 
 async def test_the_read_path_cannot_write(db: Database) -> None:

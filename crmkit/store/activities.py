@@ -67,6 +67,7 @@ async def recent(
         % (COLUMNS, " AND ".join(where), limit),
         params,
         width=WIDTH,
+        numbers=(WIDTH - 1,),  # at
     )
 
 
@@ -84,4 +85,4 @@ async def due(db: Database, workspace_id: str, until: int, limit: int) -> list[R
         )
         params.extend([workspace_id, until])
     sql = " UNION ALL ".join(parts) + " ORDER BY follow_up_at, id LIMIT %d" % limit
-    return await db.many(sql, params, width=5)
+    return await db.many(sql, params, width=5, numbers=(3,))  # follow_up_at

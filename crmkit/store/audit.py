@@ -55,4 +55,5 @@ async def recent(
         f" WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
         params,
         width=7,
+        numbers=(1,),  # at
     )

@@ -20,6 +20,7 @@ from crmkit.store.sql_query import (
     columns,
     count_sql,
     narrow_candidate,
+    page_numbers,
     page_sql,
     page_width,
 )
@@ -155,9 +156,9 @@ async def page(
             return [], 0, False
         sort_after = total <= COUNT_CAP
         sql, params = page_sql(rs, plan, workspace_id, after, None, False, sort_after)
-        return await db.many(sql, params, width=page_width(rs, False)), total, False
+        return await _page_rows(db, rs, sql, params, search=False), total, False
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
-    rows = await db.many(sql, params, width=page_width(rs, found is not None))
+    rows = await _page_rows(db, rs, sql, params, search=found is not None)
     if rows:
         first = rows[0]
         return rows, int(first[-1]), found is not None and first[-3] >= SEARCH_CANDIDATES
@@ -168,6 +169,13 @@ async def page(
     assert row is not None
     window_full = found is not None and row[1] >= SEARCH_CANDIDATES
     return [], int(row[0]), window_full
+
+
+async def _page_rows(
+    db: Database, rs: S.RecordSpec, sql: str, params: list[Any], *, search: bool
+) -> list[Row]:
+    width, numbers = page_width(rs, search), page_numbers(rs, search)
+    return await db.many(sql, params, width=width, numbers=numbers)
 
 
 async def search_sql(

@@ -32,6 +32,18 @@ def list_columns(rs: S.RecordSpec, table: str = "") -> str:
     return ", ".join(prefix + name for name in ["id", *(f.name for f in rs.fields if f.in_list)])
 
 
+_NUMBER_TYPES = frozenset({S.INT, S.MONEY, S.DATETIME})  # stored in INTEGER columns
+
+
+@cache
+def page_numbers(rs: S.RecordSpec, search: bool) -> tuple[int, ...]:
+    """The columns of `page_sql`'s rows that may hold a REAL (`Database.many`): the list's
+    INTEGER columns and the sort key."""
+    shown = [f for f in rs.fields if f.in_list]  # after the id
+    numbers = [i for i, f in enumerate(shown, start=1) if f.type in _NUMBER_TYPES]
+    return (*numbers, 1 + len(shown) + (1 if search else 0))
+
+
 @cache
 def page_width(rs: S.RecordSpec, search: bool) -> int:
     """How many columns `page_sql`'s rows have: the list columns, then the sort key and the
