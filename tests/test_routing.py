@@ -74,3 +74,43 @@ async def test_found_not_allowed_and_not_found_answer_as_before(
 ) -> None:
     response = await api.request(method, path)
     assert response.status_code == status
+
+
+async def test_record_routes_work_behind_a_root_path(api: Any) -> None:
+    # Behind a proxy that mounts crmkit at /api (uvicorn --root-path /api), the scope's
+    # path keeps the prefix; the record type must come from the path as routes match it.
+    token = await api.sign_in("owner@acme.com")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def call(method: str, path: str, *headers: tuple[bytes, bytes]) -> int:
+        sent.clear()
+        scope = {
+            "type": "http",
+            "http_version": "1.1",
+            "method": method,
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "/api",
+            "query_string": b"",
+            "headers": [(b"host", b"t"), *headers],
+            "client": ("127.0.0.1", 1),
+            "server": ("t", 80),
+            "scheme": "http",
+        }
+        await api.app(scope, receive, send)
+        assert b"internal_error" not in sent[-1].get("body", b"")
+        return int(sent[0]["status"])
+
+    bearer = (b"authorization", f"Bearer {token}".encode())
+    assert await call("GET", "/api/contacts", bearer) == 200
+    assert await call("GET", "/api/deals/d_none", bearer) == 404
+    # and a browser's preflight to /mcp still gets its CORS answer
+    preflight = [(b"origin", b"https://claude.ai"), (b"access-control-request-method", b"POST")]
+    assert await call("OPTIONS", "/api/mcp", *preflight) == 204
+    assert (b"access-control-allow-origin", b"*") in sent[0]["headers"]

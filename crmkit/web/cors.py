@@ -4,6 +4,7 @@ token, revocation and /mcp. Bearer tokens travel in headers (never cookies), so 
 
 from __future__ import annotations
 
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmkit.web.edge import header
@@ -26,7 +27,11 @@ class Cors:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not wants_cors(scope["path"]) or not header(scope, b"origin"):
+        if (
+            scope["type"] != "http"
+            or not wants_cors(get_route_path(scope))  # without a proxy's root path
+            or not header(scope, b"origin")
+        ):
             await self.app(scope, receive, send)
             return
         if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):

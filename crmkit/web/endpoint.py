@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,8 +45,9 @@ class Call:
     @property
     def record_spec(self) -> S.RecordSpec:
         """The record type the path names (/contacts/... -> contact), for routes registered
-        per type. The path from the scope: `request.url` would build a URL object for it."""
-        return S.BY_PLURAL[self.request.scope["path"].split("/")[1]]
+        per type. The path as routes match it (without a proxy's root path), from the scope:
+        `request.url` would build a URL object for it."""
+        return S.BY_PLURAL[get_route_path(self.request.scope).split("/")[1]]
 
     @property
     def client_ip(self) -> str:
