@@ -171,6 +171,10 @@ class Api:
 @pytest.fixture
 async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[App]:
     application = create_app(settings, clock=clock, access_log=False)
+    # List pages as under load: packed on a reader thread. Tests send one request at a
+    # time, so they would otherwise take the idle path (a plain read on the loop, the path
+    # every other read takes); tests/test_store.py covers that choice itself.
+    application.runtime.db.idle_turn = 0.0
     await application.runtime.start()
     try:
         yield application

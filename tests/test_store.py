@@ -224,9 +224,36 @@ ODD_TEXT = [
 ]
 
 
+async def test_a_page_is_read_on_the_loop_when_idle_and_packed_on_a_thread_when_busy(
+    db: Database,
+) -> None:
+    sql = "SELECT key, value FROM meta ORDER BY key"
+    expected = [list(row) for row in await db.all(sql)]
+    inline = db.reads_inline
+    # Alone, a page skips the thread's hop: it is read on the loop like any other read.
+    assert [list(r) for r in await db.many(sql, width=2)] == expected
+    assert (db.reads_inline, db.reads_packed) == (inline + 1, 0)
+    # While another page waits on a thread, the next one goes to a thread too, packed.
+    gate = threading.Event()
+    for reader in db._readers:
+        await reader.create_function("gate", 0, lambda: int(gate.wait(30)))
+    idle_turn, db.idle_turn = db.idle_turn, 0.0  # this one to a thread whatever the loop
+    held = asyncio.create_task(db.many("SELECT gate() ORDER BY 1", width=1))
+    await asyncio.sleep(0)  # its turn of the loop
+    await asyncio.sleep(0)  # now it waits on the thread
+    assert db._packing == 1
+    db.idle_turn = idle_turn
+    assert await db.many(sql, width=2) == expected
+    assert db.reads_packed == 2 and db.reads_inline == inline + 1
+    gate.set()
+    assert await held == [[1]]
+    assert db._packing == 0
+
+
 async def test_a_packed_read_returns_what_sqlite3_returns_in_the_same_order(
     db: Database,
 ) -> None:
+    db.idle_turn = 0.0  # always packed
     rng = random.Random(7)
     values = [
         *ODD_TEXT,
@@ -264,6 +291,7 @@ async def test_a_packed_read_returns_what_sqlite3_returns_in_the_same_order(
     ids=["0.3...04", "1/3", "2**63", "inf", "-inf", "blob", "bad-utf8-blob"],
 )
 async def test_what_json_cannot_carry_is_read_again_unpacked(db: Database, odd: Any) -> None:
+    db.idle_turn = 0.0  # always packed
     # The API never stores a REAL or a BLOB, but a value written by other means must come
     # back from a list exactly as from a single read, not rounded to 15 digits or a 500.
     async with db.write() as tx:
@@ -568,6 +596,7 @@ async def test_a_range_on_another_column_than_the_sort_pages_correctly(
     plan = query.parse(contacts, params, 3000)
     assert narrow_candidate(contacts, plan)
     matching = sorted(((f"name {n % 500}", f"c_{n}") for n in range(since, 3000)), reverse=True)
+    db.idle_turn = 0.0  # pages on the reader threads, where they are traced
     traced: list[str] = []  # the statements the reader threads ran
     for reader in db._readers:
         await reader.set_trace_callback(traced.append)
