@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -421,6 +423,19 @@ NAME_PAGE = (
 )
 
 
+@asynccontextmanager
+async def started(tmp_path: Path) -> AsyncIterator[Database]:
+    """A Database on stats.db past its start-up check of the planner's statistics."""
+    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
+    await db.open()
+    try:
+        assert db._stats is not None
+        await db._stats
+        yield db
+    finally:
+        await db.close()
+
+
 async def add_contacts(db: Database, count: int) -> None:
     async with db.write() as tx:
         await tx.execute(
@@ -443,11 +458,8 @@ async def index_used(db: Database) -> str:
 
 
 async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> None:
-    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
-    await db.open()
-    try:
-        assert db._stats is not None
-        await db._stats  # the check at start-up: nothing to analyze in an empty database
+    async with started(tmp_path) as db:
+        # the check at start-up found nothing to analyze in an empty database
         assert await db.refresh_stats() is False
         await add_contacts(db, 4000)
         # Without statistics SQLite walks the created_at index of the whole workspace to
@@ -464,19 +476,11 @@ async def test_planner_statistics_are_taken_as_tables_grow(tmp_path: Path) -> No
         async with db.write() as tx:
             await tx.execute("DELETE FROM contacts WHERE seq > 100")
         assert await db.refresh_stats() is False
-    finally:
-        await db.close()
     # They live in the file: a restart plans with them at once, without taking them again.
-    again = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
-    await again.open()
-    try:
-        assert again._stats is not None
-        await again._stats
+    async with started(tmp_path) as again:
         await add_contacts(again, 1)
         assert await again.refresh_stats() is False
         assert await index_used(again) == "contacts_name"
-    finally:
-        await again.close()
 
 
 async def stat_tables(db: Database) -> set[str]:
@@ -491,11 +495,7 @@ async def auth_plan(db: Database) -> str:
 
 
 async def test_only_large_record_tables_keep_statistics(tmp_path: Path) -> None:
-    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
-    await db.open()
-    try:
-        assert db._stats is not None
-        await db._stats
+    async with started(tmp_path) as db:
         async with db.write() as tx:  # one account, as a new install has
             await tx.execute("INSERT INTO users (id, email, created_at) VALUES ('u_1', 'a@x', 0)")
         await add_contacts(db, 4000)
@@ -515,17 +515,11 @@ async def test_only_large_record_tables_keep_statistics(tmp_path: Path) -> None:
         assert await stat_tables(db) == {"contacts"}
         assert "SCAN u" not in await auth_plan(db)
         assert await db.refresh_stats() is False  # and that is stable
-    finally:
-        await db.close()
 
 
 @pytest.mark.parametrize("garbage", ["not json", "[1, 2]", '{"contacts": "many"}'])
 async def test_an_unreadable_statistics_record_is_rewritten(tmp_path: Path, garbage: str) -> None:
-    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
-    await db.open()
-    try:
-        assert db._stats is not None
-        await db._stats
+    async with started(tmp_path) as db:
         await add_contacts(db, 2000)
         assert await db.refresh_stats() is True
         async with db.write() as tx:
@@ -535,8 +529,6 @@ async def test_an_unreadable_statistics_record_is_rewritten(tmp_path: Path, garb
         assert await db.refresh_stats() is True  # taken again, not an error on every check
         assert await db.refresh_stats() is False  # and the record is readable again
         assert await index_used(db) == "contacts_name"
-    finally:
-        await db.close()
 
 
 async def test_statistics_another_process_took_reach_our_readers(tmp_path: Path) -> None:
@@ -641,11 +633,7 @@ async def test_the_fields_marked_indexed_are_exactly_those_with_an_index(db: Dat
 async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -> None:
     from crmkit.store.db import STATS_CHECK_EVERY
 
-    db = Database(str(tmp_path / "stats.db"), stats_min_rows=1000)
-    await db.open()
-    try:
-        assert db._stats is not None  # the start-up check
-        await db._stats
+    async with started(tmp_path) as db:
         await add_contacts(db, 2000)  # commit 1
         assert db._stats is None and "contacts_created" in await index_used(db)
         for i in range(STATS_CHECK_EVERY - 1):
@@ -654,8 +642,6 @@ async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -
         assert db._stats is not None  # the 1,000th commit started a check
         await db._stats
         assert await index_used(db) == "contacts_name"
-    finally:
-        await db.close()
 
 
 async def test_healthz_needs_no_database_and_readyz_reports_it(api: Any) -> None:
