@@ -560,6 +560,7 @@ async def test_lookups_by_email_and_phone_use_their_indexes(db: Database) -> Non
         ([("email", "A@x.com")], "contacts_email"),
         ([("email", "in:a@x.com,b@x.com")], "contacts_email"),
         ([("phone", "+15550100")], "contacts_phone"),
+        ([("email", "gte:m"), ("sort", "email")], "contacts_email"),
     ):
         plan = query.parse(contacts, params, 0)
         sql, args = page_sql(contacts, plan, "w_1", None, None, with_count=True)

@@ -6,8 +6,8 @@ time, and under load each hop also waits a full turn of the loop behind every ot
 request (a write of ~6 hops took ~300 ms while reads kept the loop busy). Nearly every
 statement crmkit runs is indexed and takes well under a millisecond, so:
 
-- A read of many rows (a list page) runs on a reader thread, its rows packed by SQLite into
-  one JSON value (`many`); see there.
+- A read of many rows (a list page) runs, when other requests are waiting, on a reader
+  thread with its rows packed by SQLite into one JSON value (`many`); see there.
 - Other reads run first on a read-only connection on the loop. A progress handler interrupts any
   read that runs past INLINE_BUDGET_S, so a slow one (search, a scan) cannot stall the loop
   for longer: it is run again on an aiosqlite reader thread (the least busy of
@@ -51,7 +51,7 @@ Params = Sequence[Any] | dict[str, Any]
 
 BUSY_TIMEOUT_MS = 5000
 # The longest a read may hold the event loop before it moves to the reader thread; a GET's
-# reads take ~0.03 ms on the benchmark machine (list pages never run there: `many`).
+# reads take ~0.03 ms on the benchmark machine, a lone 50-row list page ~0.4 (`many`).
 INLINE_BUDGET_S = 0.002
 # How often (in SQLite VM instructions) the budget is checked: ~0.2-0.8 ms of work.
 _CHECK_EVERY = 4000
@@ -324,7 +324,8 @@ class Database:
         self, sql: str, params: Params = (), *, width: int, numbers: Iterable[int] = ()
     ) -> list[Row]:
         """The rows of a read that returns many (a list page): `sql` has `width` columns and
-        an ORDER BY. Runs on a reader thread, and SQLite packs the rows into one JSON array.
+        an ORDER BY. When other requests are waiting it runs on a reader thread, and SQLite
+        packs the rows into one JSON array; alone, on the loop like any other read.
 
         Why: on the loop, a 50-row page held the one core the loop runs on for its whole
         statement, while the machine's other core sat idle. On a thread, sqlite3 gives up the

@@ -104,6 +104,8 @@ def filter_sql(f: Filter) -> tuple[str, list[Any]]:
         # SQLite ranks any text above any number: compare numbers with numbers only.
         sql = "json_type(custom, ?) IN ('integer', 'real') AND %s %s ?" % (expr, sign)
         return sql, [*params, *params, value]
+    if f.type == S.EMAIL and f.field == "email":
+        return "email IS NOT NULL AND lower(email) %s ?" % sign, [value]  # as for eq
     return "%s %s ?" % (expr, sign), [*params, value]
 
 
