@@ -155,8 +155,10 @@ async def page(
         if total == 0:
             return [], 0, False
         sort_after = total <= COUNT_CAP
-        sql, params = page_sql(rs, plan, workspace_id, after, None, False, sort_after)
-        return await _page_rows(db, rs, sql, params, search=False), total, False
+        # The page counts again: the total then comes from the same snapshot as its rows.
+        sql, params = page_sql(rs, plan, workspace_id, after, None, True, sort_after)
+        rows = await _page_rows(db, rs, sql, params, search=False)
+        return rows, int(rows[0][-1]) if rows else total, False
     sql, params = page_sql(rs, plan, workspace_id, after, found, with_count=True)
     rows = await _page_rows(db, rs, sql, params, search=found is not None)
     if rows:
