@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sqlite3
@@ -103,6 +104,17 @@ async def _finish(work: Awaitable[T]) -> T:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([task])
         raise
+
+
+@functools.cache
+def _packing(width: int, numbers: tuple[int, ...]) -> tuple[str, str]:
+    """What goes before and after a page's SQL to pack its rows (`Database.many`)."""
+    names = ", ".join("c%d" % i for i in range(width))
+    real = " OR ".join("typeof(c%d) = 'real'" % i for i in numbers) or "0"
+    return (
+        "WITH page(%s) AS (" % names,
+        ") SELECT json_group_array(json_array(%s)), max(%s) FROM page" % (names, real),
+    )
 
 
 class Tx:
@@ -352,12 +364,8 @@ class Database:
             rows = self._read_on_loop(sql, params)
             if rows is not None:
                 return rows
-        names = ", ".join("c%d" % i for i in range(width))
-        real = " OR ".join("typeof(c%d) = 'real'" % i for i in numbers) or "0"
-        packed = (
-            "WITH page(%s) AS (%s) SELECT json_group_array(json_array(%s)), max(%s) FROM page"
-            % (names, sql, names, real)
-        )
+        before, after = _packing(width, tuple(numbers))
+        packed = before + sql + after
         self.reads_packed += 1
         self._packing += 1
         try:
