@@ -16,6 +16,7 @@ import random
 import sqlite3
 import time
 
+from crmkit import spec as S
 from crmkit.ids import new_id
 from crmkit.store import search
 
@@ -70,9 +71,9 @@ def index_rows(
     seq: int,
     body: str,
     terms: set[tuple[str, str, str, str]],
-    fts: list[tuple[int, str, str]],
+    fts: list[tuple[int, str]],
 ) -> None:
-    fts.append((seq, ws, body))
+    fts.append((search.key(seq), body))
     for word in set(search.words(body)):
         if search.TYPO_MIN <= len(word) <= search.TERM_MAX and not word.isdigit():
             terms.add((ws, kind, word, word))
@@ -132,7 +133,7 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
             " created_at, updated_at, created_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        conn.executemany("INSERT INTO companies_fts (rowid, ws, body) VALUES (?,?,?)", fts)
+        conn.executemany(search.insert_sql(S.COMPANY), fts)
         conn.execute("COMMIT")
 
     contact_ids: list[str] = []
@@ -184,7 +185,7 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-            conn.executemany("INSERT INTO contacts_fts (rowid, ws, body) VALUES (?,?,?)", fts)
+            conn.executemany(search.insert_sql(S.CONTACT), fts)
             conn.execute("COMMIT")
     if not contact_ids:
         contact_ids = [
@@ -228,7 +229,7 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        conn.executemany("INSERT INTO deals_fts (rowid, ws, body) VALUES (?,?,?)", fts)
+        conn.executemany(search.insert_sql(S.DEAL), fts)
         conn.execute("COMMIT")
 
     if terms:

@@ -317,3 +317,55 @@ async def test_a_full_window_makes_the_total_a_lower_bound_and_says_so(api, toke
     body = (await api.json("GET", "/contacts?search=zed", token)).json()
     assert (body["total"], body.get("total_is_lower_bound")) == (1, None)
     assert note not in (await api.get("/contacts?search=zed", token)).text
+
+
+async def test_an_index_from_before_0007_is_rebuilt_newest_first(api, token, people):
+    """A database whose search rows are keyed the old way (by seq, with the workspace in the
+    row, as 0002 made them) is rebuilt by 0007: keyed by the negated seq, finding the same
+    records in the same order, and a deleted record still takes its row along."""
+    import aiosqlite
+
+    from crmkit.store.schema import _statements, migrate, migration_files
+
+    db = api.rt.db
+    before = {
+        q: (await api.json("GET", f"/{plural}?search={q}", token)).json()
+        for plural, q in (("contacts", "acme"), ("contacts", "jonathn"), ("deals", "renewal"))
+    }
+    old_sql = next(sql for v, _, sql in migration_files() if v == 2)
+    old_fts = [s for s in _statements(old_sql) if "_fts" in s]
+    assert len(old_fts) == 6  # three tables and their three delete triggers
+    async with db.write() as tx:
+        for table in ("contacts", "companies", "deals"):
+            rows = await tx.all(
+                "SELECT r.seq, r.workspace_id, f.body FROM %s_fts f JOIN %s r"
+                " ON r.seq = -f.rowid" % (table, table)
+            )
+            assert rows
+            await tx.execute("DROP TRIGGER %s_fts_delete" % table)
+            await tx.execute("DROP TABLE %s_fts" % table)
+            [create_table] = [s for s in old_fts if f"CREATE VIRTUAL TABLE {table}_" in s]
+            await tx.execute(create_table)
+            await tx.executemany(
+                "INSERT INTO %s_fts (rowid, ws, body) VALUES (?, ?, ?)" % table, rows
+            )
+        for trigger in (s for s in old_fts if "CREATE TRIGGER" in s):
+            await tx.execute(trigger)
+        await tx.execute("DELETE FROM schema_migrations WHERE version = 7")
+
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        assert await migrate(conn) == ["0007_search_newest_first.sql"]
+    for q, body in before.items():
+        plural = "deals" if q == "renewal" else "contacts"
+        assert (await api.json("GET", f"/{plural}?search={q}", token)).json() == body
+    keys = await db.all(
+        "SELECT f.rowid, c.seq FROM contacts_fts f JOIN contacts c ON c.seq = -f.rowid"
+    )
+    assert len(keys) == len(await db.all("SELECT seq FROM contacts")) and all(
+        k < 0 for k, _ in keys
+    )
+    first = body["data"][0]["handle"].split("/")[1]
+    r = await api.json("DELETE", f"/deals/{first}", token)
+    await api.delete(f"/deals/{first}?confirm={r.json()['error']['confirm']}", token)
+    assert (await api.json("GET", "/deals?search=renewal", token)).json()["data"] == []
+    assert (await db.one("SELECT count(*) FROM deals_fts"))[0] == 0

@@ -27,6 +27,17 @@ _WORD = re.compile(r"\w+")
 _EMAIL = re.compile(r"\S+@\S+")
 
 
+def key(seq: int) -> int:
+    """A record's row in its type's index: its seq negated, so that the index's own ascending
+    order is newest first (migration 0007)."""
+    return -seq
+
+
+def insert_sql(rs: S.RecordSpec) -> str:
+    """Adds a record's row to the index: (key(seq), document)."""
+    return "INSERT INTO %s_fts (rowid, body) VALUES (?, ?)" % rs.table
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
@@ -59,14 +70,11 @@ def within_one_edit(a: str, b: str) -> bool:
 async def index(
     tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, body: str, replace: bool
 ) -> None:
-    table = rs.table + "_fts"
     if replace:
-        await tx.execute("DELETE FROM %s WHERE rowid = ?" % table, (seq,))
+        await tx.execute("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, (key(seq),))
     if not body:
         return
-    await tx.execute(
-        "INSERT INTO %s (rowid, ws, body) VALUES (?, ?, ?)" % table, (seq, workspace_id, body)
-    )
+    await tx.execute(insert_sql(rs), (key(seq), body))
     rows = []
     for word in set(words(_EMAIL.sub(" ", body))):
         if TYPO_MIN <= len(word) <= TERM_MAX and not word.isdigit():
@@ -142,8 +150,8 @@ def build(
     if upto is not None:
         # Rows added after a search's first page stay out of its later pages: the candidate
         # window is the newest matches as of then, so it cannot slide and skip rows.
-        conditions.append("%s.rowid <= ?" % table)
-        params.append(upto)
+        conditions.append("%s.rowid >= ?" % table)
+        params.append(key(upto))
     score, score_params = _score(rs, query.lower())
     return SearchSql(table, " AND ".join(conditions), params, score, score_params)
 

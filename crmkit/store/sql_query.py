@@ -302,8 +302,9 @@ def _window(
     cannot push another out of it (a skipped row), and a filter that rejects most matches
     cannot make the walk go through every match (it stops at the workspace's 1,001st).
 
-    Why this shape: the index is walked newest first (`ORDER BY rowid DESC` is its own order)
-    and each hit looks its record up by primary key (CROSS JOIN keeps that order: the other
+    Why this shape: the index is walked newest first (its rows are keyed by the negated seq,
+    so `ORDER BY rowid` is that order, and the one FTS5 reads fastest) and each hit looks its
+    record up by primary key (CROSS JOIN keeps that order: the other
     one would run the full-text query once per record), where the workspace is checked.
     Checking it on the index's own unindexed column instead cost a content-table read per
     hit, 3.6 of a search's 11 ms."""
@@ -312,8 +313,8 @@ def _window(
     ok = " AND ".join(sql for sql, _ in filters) or "1"
     sql = (
         "WITH cand AS MATERIALIZED (SELECT %s.seq AS seq, %s.id AS id, %s AS sort_key,"
-        " coalesce(%s, 0) AS ok FROM %s CROSS JOIN %s ON %s.seq = %s.rowid"
-        " WHERE %s AND +%s.workspace_id = ? ORDER BY %s.rowid DESC LIMIT %d)"
+        " coalesce(%s, 0) AS ok FROM %s CROSS JOIN %s ON %s.seq = -%s.rowid"
+        " WHERE %s AND +%s.workspace_id = ? ORDER BY %s.rowid LIMIT %d)"
         % (t, t, key, ok, fts, t, t, fts, search.condition, t, fts, SEARCH_CANDIDATES)
     )
     filter_params = [p for _, values in filters for p in values]
