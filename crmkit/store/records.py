@@ -23,6 +23,9 @@ from crmkit.store.sql_query import (
     page_numbers,
     page_sql,
     page_width,
+    rarest_first,
+    tag_counts_sql,
+    tag_probe,
 )
 
 Conn = Database | Tx
@@ -147,6 +150,25 @@ async def page(
     capped total (the list layout ignores what follows its columns); the total; and whether
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at)."""
+    tags = tag_probe(plan) if found is None else None
+    if tags is not None:
+        # Tags few records carry: the tag index finds those, and they are sorted afterwards.
+        # Common ones: walking the sort order meets a page of them sooner.
+        counts = [int(r[-1]) for r in await db.all(*tag_counts_sql(rs, tags, workspace_id))]
+        if min(counts) == 0:
+            return [], 0, False
+        if min(counts) <= COUNT_CAP:
+            plan, tags = rarest_first(plan, tags, counts)
+            sql, params = page_sql(rs, plan, workspace_id, after, None, True, True, tags)
+            rows = await _page_rows(db, rs, sql, params, search=False)
+            if rows:
+                return rows, int(rows[0][-1]), False
+            row = await db.one(*count_sql(rs, plan, workspace_id, None, tags))
+            return [], int(row[0]) if row else 0, False
+        if plan.filters == (tags,) and tags.op == "eq" and len(counts) == 1:
+            # The one filter is one tag, and the index has counted past the cap already.
+            sql, params = page_sql(rs, plan, workspace_id, after, None, with_count=False)
+            return await _page_rows(db, rs, sql, params, search=False), COUNT_CAP + 1, False
     if found is None and narrow_candidate(rs, plan):
         # Counted first, on the range's own index: few matches are sorted after filtering.
         sql, params = count_sql(rs, plan, workspace_id, None)

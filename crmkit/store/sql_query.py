@@ -4,6 +4,7 @@ keyset condition. Identifiers come only from crmkit/spec.py; every value is a bo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -69,9 +70,14 @@ def _variants(value: Any) -> list[Any]:
     return [value, str(value)] if isinstance(value, int) else [value]
 
 
-def filter_sql(f: Filter) -> tuple[str, list[Any]]:
+# Where a list reads its tag filters from: None, each record's JSON list; else the type's
+# tag index (migration 0008) and the workspace, for filters that match few records.
+TagIndex = tuple[str, str] | None
+
+
+def filter_sql(f: Filter, tag_index: TagIndex = None) -> tuple[str, list[Any]]:
     if f.type == S.TAGS:
-        return _tags_sql(f)
+        return _tags_sql(f, tag_index)
     expr, params = _expr(f), _custom_path(f)
     op, value = f.op, f.value
     if op == "is":
@@ -109,13 +115,21 @@ def filter_sql(f: Filter) -> tuple[str, list[Any]]:
     return "%s %s ?" % (expr, sign), [*params, value]
 
 
-def _tags_sql(f: Filter) -> tuple[str, list[Any]]:
+def _tags_sql(f: Filter, tag_index: TagIndex) -> tuple[str, list[Any]]:
     if f.op == "is":
         return "tags IS NULL", []
     if f.op == "not":
         return "tags IS NOT NULL", []
     assert isinstance(f.value, tuple)
     items = list(f.value)
+    if tag_index is not None:
+        table, workspace_id = tag_index
+        lookup = "seq IN (SELECT seq FROM %s WHERE workspace_id = ? AND tag %%s)" % table
+        if f.op == "in":
+            return lookup % "IN (%s)" % ", ".join("?" * len(items)), [workspace_id, *items]
+        # the first tag (the rarest, `rarest_first`) from the index, the others from the JSON
+        rest = ["EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)"] * (len(items) - 1)
+        return " AND ".join([lookup % "= ?", *rest]), [workspace_id, *items]
     if f.op == "eq":  # every tag
         one = "EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)"
         return " AND ".join([one] * len(items)), items
@@ -124,11 +138,60 @@ def _tags_sql(f: Filter) -> tuple[str, list[Any]]:
     return (any_of if f.op == "in" else "NOT " + any_of), items
 
 
-def where(rs: S.RecordSpec, plan: Plan, workspace_id: str) -> tuple[str, list[Any]]:
-    """The workspace and every filter, AND-ed."""
+_INDEXED_TAG_OPS = frozenset({"eq", "in"})
+
+
+def tag_table(rs: S.RecordSpec) -> str:
+    return rs.table + "_tags"
+
+
+def tag_probe(plan: Plan) -> Filter | None:
+    """The list's first tags=/tags=in: filter: the one the tag index may serve."""
+    return next((f for f in plan.filters if f.type == S.TAGS and f.op in _INDEXED_TAG_OPS), None)
+
+
+def tag_counts_sql(rs: S.RecordSpec, f: Filter, workspace_id: str) -> tuple[str, list[Any]]:
+    """How many records carry each of the filter's tags (tags=in: one row, any of them),
+    counted on the tag index and capped at COUNT_CAP + 1."""
+    assert isinstance(f.value, tuple)
+    capped = (
+        "SELECT count(*) FROM (SELECT 1 FROM %s WHERE workspace_id = ? AND tag %%s LIMIT %d)"
+        % (
+            tag_table(rs),
+            COUNT_CAP + 1,
+        )
+    )
+    if f.op == "in":
+        return capped % "IN (%s)" % ", ".join("?" * len(f.value)), [workspace_id, *f.value]
+    counts = " UNION ALL ".join(
+        "SELECT %d, (%s)" % (i, capped % "= ?") for i in range(len(f.value))
+    )
+    return "SELECT * FROM (%s) ORDER BY 1" % counts, [
+        p for tag in f.value for p in (workspace_id, tag)
+    ]
+
+
+def rarest_first(plan: Plan, f: Filter, counts: list[int]) -> tuple[Plan, Filter]:
+    """The plan with filter `f`'s tags in rising order of `counts` (one per tag): the tag
+    index then looks up the rarest and the JSON check takes the rest, instead of SQLite
+    collecting every record of a common tag to intersect the lists."""
+    if f.op != "eq" or len(counts) < 2:
+        return plan, f
+    assert isinstance(f.value, tuple)
+    ordered = replace(f, value=tuple(t for _, t in sorted(zip(counts, f.value, strict=True))))
+    filters = tuple(ordered if g is f else g for g in plan.filters)
+    return replace(plan, filters=filters), ordered
+
+
+def where(
+    rs: S.RecordSpec, plan: Plan, workspace_id: str, tag_index: Filter | None = None
+) -> tuple[str, list[Any]]:
+    """The workspace and every filter, AND-ed; `tag_index`: the one tag filter that reads the
+    tag index (`tag_probe`)."""
     clauses, params = ["workspace_id = ?"], [workspace_id]
+    index = (tag_table(rs), workspace_id)
     for f in plan.filters:
-        sql, values = filter_sql(f)
+        sql, values = filter_sql(f, index if f is tag_index else None)
         clauses.append(sql)
         params.extend(values)
     return " AND ".join(clauses), params
@@ -158,6 +221,7 @@ def page_sql(
     search: SearchSql | None,
     with_count: bool,
     sort_after: bool = False,
+    tag_index: Filter | None = None,
 ) -> tuple[str, list[Any]]:
     """One statement: the page (limit + 1 rows, to know whether more remain), each row ending
     with its sort key, then the capped total as an uncorrelated scalar subquery (SQLite runs
@@ -165,10 +229,10 @@ def page_sql(
 
     `sort_after`: find the matching rows by the filters' best index and sort them afterwards,
     instead of walking the sort column's index in order; for filters known to match few rows
-    (see `narrow_candidate`)."""
+    (see `narrow_candidate`); `tag_index`: tag filters read the tag index (see `where`)."""
     if search is not None:
         return _search_page(rs, plan, workspace_id, with_count, after, search)
-    cond, params = where(rs, plan, workspace_id)
+    cond, params = where(rs, plan, workspace_id, tag_index)
     count = "NULL"
     count_params: list[Any] = []
     if with_count:
@@ -322,14 +386,18 @@ def _window(
 
 
 def count_sql(
-    rs: S.RecordSpec, plan: Plan, workspace_id: str, search: SearchSql | None
+    rs: S.RecordSpec,
+    plan: Plan,
+    workspace_id: str,
+    search: SearchSql | None,
+    tag_index: Filter | None = None,
 ) -> tuple[str, list[Any]]:
     """The capped total alone (for a page past the end); a search's also gives its window's
     size."""
     if search is not None:
         window, window_params = _window(rs, plan, workspace_id, search, "NULL", [])
         return "%s SELECT %s, %s" % (window, PASSED, WINDOW_SIZE), window_params
-    cond, params = where(rs, plan, workspace_id)
+    cond, params = where(rs, plan, workspace_id, tag_index)
     sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
         rs.table,
         cond,
