@@ -758,3 +758,15 @@ def test_migration_0005_gives_existing_connector_tokens_their_grant() -> None:
                 conn.execute(statement)
     rows = dict(conn.execute("SELECT id, grant_id FROM tokens").fetchall())
     assert rows == {"t_conn": "g_a", "t_user": None}
+
+
+async def test_each_migration_is_logged_as_it_is_applied(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="crmkit.db")
+    async with aiosqlite.connect(str(tmp_path / "new.db"), isolation_level=None) as conn:
+        applied = await migrate(conn)
+        assert await migrate(conn) == []  # nothing left to apply, nothing logged
+    lines = [r.getMessage() for r in caplog.records if r.name == "crmkit.db"]
+    assert [ln.split()[3] for ln in lines if ln.startswith("applied ")] == applied
+    assert len(lines) == 2 * len(applied) and lines[0] == f"applying schema migration {applied[0]}"

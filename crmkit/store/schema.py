@@ -3,12 +3,15 @@ each in its own transaction and recorded in `schema_migrations`."""
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
+import time
 from importlib import resources
 
 import aiosqlite
 
+log = logging.getLogger("crmkit.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -47,6 +50,9 @@ async def migrate(conn: aiosqlite.Connection) -> list[str]:
             ):
                 await conn.execute("ROLLBACK")
                 continue
+            # Some rebuild an index over every record (0007: ~45 s at 1M contacts): say so.
+            log.info("applying schema migration %s", name)
+            started = time.perf_counter()
             for statement in _statements(sql):
                 await conn.execute(statement)
             await conn.execute(
@@ -56,6 +62,7 @@ async def migrate(conn: aiosqlite.Connection) -> list[str]:
             await conn.execute("ROLLBACK")
             raise
         await conn.execute("COMMIT")
+        log.info("applied schema migration %s in %.1f s", name, time.perf_counter() - started)
         applied.append(name)
     return applied
 
