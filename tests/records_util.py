@@ -10,7 +10,7 @@ from teams_util import ids
 
 from crmkit.store.db import Database
 
-TAGS = ("contacts_tags", "companies_tags", "deals_tags")  # the tag index (migration 0008)
+FACETS = ("contacts_facets", "companies_facets", "deals_facets")  # migration 0008
 
 
 async def create(api: Any, token: str, plural: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def meta(r: httpx.Response) -> list[str]:
 async def snapshot(db: Database) -> tuple[int, ...]:
     """Row counts of every table a records route could change, plus the sum of versions."""
     out = []
-    for table in ("contacts", "companies", "deals", "activities", "audit", "search_terms", *TAGS):
+    for table in ("contacts", "companies", "deals", "activities", "audit", "search_terms", *FACETS):
         out.append(await count(db, table))
     for table in ("contacts", "companies", "deals"):
         row = await db.one(f"SELECT coalesce(sum(version), 0) FROM {table}")

@@ -4,12 +4,12 @@ keyset condition. Identifiers come only from crmkit/spec.py; every value is a bo
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import cache
 from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Filter, Plan, like_pattern
+from crmkit.store import facets
 
 COUNT_CAP = 1000
 # search ranks at most this many matches, so its cost stays bounded; one more than the count
@@ -65,19 +65,9 @@ def _custom_path(f: Filter) -> list[Any]:
     return ['$."%s"' % f.custom_key] if f.type == S.JSON else []
 
 
-def _variants(value: Any) -> list[Any]:
-    """A custom value that looks like a number matches the JSON number and the string."""
-    return [value, str(value)] if isinstance(value, int) else [value]
-
-
-# Where a list reads its tag filters from: None, each record's JSON list; else the type's
-# tag index (migration 0008) and the workspace, for filters that match few records.
-TagIndex = tuple[str, str] | None
-
-
-def filter_sql(f: Filter, tag_index: TagIndex = None) -> tuple[str, list[Any]]:
+def filter_sql(f: Filter) -> tuple[str, list[Any]]:
     if f.type == S.TAGS:
-        return _tags_sql(f, tag_index)
+        return _tags_sql(f)
     expr, params = _expr(f), _custom_path(f)
     op, value = f.op, f.value
     if op == "is":
@@ -89,7 +79,11 @@ def filter_sql(f: Filter, tag_index: TagIndex = None) -> tuple[str, list[Any]]:
         return "%s LIKE ? ESCAPE '\\'" % expr, [*params, like_pattern(value)]
     if op == "in":
         assert isinstance(value, tuple)
-        items = [v for item in value for v in _variants(item)] if f.type == S.JSON else [*value]
+        items = (
+            [v for item in value for v in facets.custom_values(item)]
+            if f.type == S.JSON
+            else [*value]
+        )
         sql = "%s IN (%s)" % (expr, ", ".join("?" * len(items)))
         if f.type == S.EMAIL and f.field == "email":
             sql = "email IS NOT NULL AND " + sql  # as for eq: the partial index applies
@@ -115,83 +109,34 @@ def filter_sql(f: Filter, tag_index: TagIndex = None) -> tuple[str, list[Any]]:
     return "%s %s ?" % (expr, sign), [*params, value]
 
 
-def _tags_sql(f: Filter, tag_index: TagIndex) -> tuple[str, list[Any]]:
+_HAS_TAG = "EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)"
+
+
+def _tags_sql(f: Filter) -> tuple[str, list[Any]]:
     if f.op == "is":
         return "tags IS NULL", []
     if f.op == "not":
         return "tags IS NOT NULL", []
     assert isinstance(f.value, tuple)
     items = list(f.value)
-    if tag_index is not None:
-        table, workspace_id = tag_index
-        lookup = "seq IN (SELECT seq FROM %s WHERE workspace_id = ? AND tag %%s)" % table
-        if f.op == "in":
-            return lookup % "IN (%s)" % ", ".join("?" * len(items)), [workspace_id, *items]
-        # the first tag (the rarest, `rarest_first`) from the index, the others from the JSON
-        rest = ["EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)"] * (len(items) - 1)
-        return " AND ".join([lookup % "= ?", *rest]), [workspace_id, *items]
     if f.op == "eq":  # every tag
-        one = "EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?)"
-        return " AND ".join([one] * len(items)), items
+        return " AND ".join([_HAS_TAG] * len(items)), items
     marks = ", ".join("?" * len(items))
     any_of = "EXISTS (SELECT 1 FROM json_each(tags) WHERE value IN (%s))" % marks
     return (any_of if f.op == "in" else "NOT " + any_of), items
 
 
-_INDEXED_TAG_OPS = frozenset({"eq", "in"})
-
-
-def tag_table(rs: S.RecordSpec) -> str:
-    return rs.table + "_tags"
-
-
-def tag_probe(plan: Plan) -> Filter | None:
-    """The list's first tags=/tags=in: filter: the one the tag index may serve."""
-    return next((f for f in plan.filters if f.type == S.TAGS and f.op in _INDEXED_TAG_OPS), None)
-
-
-def tag_counts_sql(rs: S.RecordSpec, f: Filter, workspace_id: str) -> tuple[str, list[Any]]:
-    """How many records carry each of the filter's tags (tags=in: one row, any of them),
-    counted on the tag index and capped at COUNT_CAP + 1."""
-    assert isinstance(f.value, tuple)
-    capped = (
-        "SELECT count(*) FROM (SELECT 1 FROM %s WHERE workspace_id = ? AND tag %%s LIMIT %d)"
-        % (
-            tag_table(rs),
-            COUNT_CAP + 1,
-        )
-    )
-    if f.op == "in":
-        return capped % "IN (%s)" % ", ".join("?" * len(f.value)), [workspace_id, *f.value]
-    counts = " UNION ALL ".join(
-        "SELECT %d, (%s)" % (i, capped % "= ?") for i in range(len(f.value))
-    )
-    return "SELECT * FROM (%s) ORDER BY 1" % counts, [
-        p for tag in f.value for p in (workspace_id, tag)
-    ]
-
-
-def rarest_first(plan: Plan, f: Filter, counts: list[int]) -> tuple[Plan, Filter]:
-    """The plan with filter `f`'s tags in rising order of `counts` (one per tag): the tag
-    index then looks up the rarest and the JSON check takes the rest, instead of SQLite
-    collecting every record of a common tag to intersect the lists."""
-    if f.op != "eq" or len(counts) < 2:
-        return plan, f
-    assert isinstance(f.value, tuple)
-    ordered = replace(f, value=tuple(t for _, t in sorted(zip(counts, f.value, strict=True))))
-    filters = tuple(ordered if g is f else g for g in plan.filters)
-    return replace(plan, filters=filters), ordered
-
-
 def where(
-    rs: S.RecordSpec, plan: Plan, workspace_id: str, tag_index: Filter | None = None
+    rs: S.RecordSpec, plan: Plan, workspace_id: str, indexed: Filter | None = None
 ) -> tuple[str, list[Any]]:
-    """The workspace and every filter, AND-ed; `tag_index`: the one tag filter that reads the
-    tag index (`tag_probe`)."""
+    """The workspace and every filter, AND-ed; `indexed`: the one filter that reads the facet
+    index instead of the records' JSON (`facets.probe`)."""
     clauses, params = ["workspace_id = ?"], [workspace_id]
-    index = (tag_table(rs), workspace_id)
     for f in plan.filters:
-        sql, values = filter_sql(f, index if f is tag_index else None)
+        if f is indexed:
+            sql, values = facets.lookup_sql(rs, f, workspace_id, _HAS_TAG)
+        else:
+            sql, values = filter_sql(f)
         clauses.append(sql)
         params.extend(values)
     return " AND ".join(clauses), params
@@ -221,7 +166,7 @@ def page_sql(
     search: SearchSql | None,
     with_count: bool,
     sort_after: bool = False,
-    tag_index: Filter | None = None,
+    indexed: Filter | None = None,
 ) -> tuple[str, list[Any]]:
     """One statement: the page (limit + 1 rows, to know whether more remain), each row ending
     with its sort key, then the capped total as an uncorrelated scalar subquery (SQLite runs
@@ -229,10 +174,10 @@ def page_sql(
 
     `sort_after`: find the matching rows by the filters' best index and sort them afterwards,
     instead of walking the sort column's index in order; for filters known to match few rows
-    (see `narrow_candidate`); `tag_index`: tag filters read the tag index (see `where`)."""
+    (see `narrow_candidate`); `indexed`: see `where`."""
     if search is not None:
         return _search_page(rs, plan, workspace_id, with_count, after, search)
-    cond, params = where(rs, plan, workspace_id, tag_index)
+    cond, params = where(rs, plan, workspace_id, indexed)
     count = "NULL"
     count_params: list[Any] = []
     if with_count:
@@ -390,14 +335,14 @@ def count_sql(
     plan: Plan,
     workspace_id: str,
     search: SearchSql | None,
-    tag_index: Filter | None = None,
+    indexed: Filter | None = None,
 ) -> tuple[str, list[Any]]:
     """The capped total alone (for a page past the end); a search's also gives its window's
     size."""
     if search is not None:
         window, window_params = _window(rs, plan, workspace_id, search, "NULL", [])
         return "%s SELECT %s, %s" % (window, PASSED, WINDOW_SIZE), window_params
-    cond, params = where(rs, plan, workspace_id, tag_index)
+    cond, params = where(rs, plan, workspace_id, indexed)
     sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
         rs.table,
         cond,

@@ -1,0 +1,103 @@
+"""The facet index (migration 0008): which records have a given tag or custom value, for the
+list filters `tags=`, `tags=in:`, `custom.<key>=` and `custom.<key>=in:`.
+
+Why: those filters read each record's JSON, so a value few records have read the whole
+workspace (188 ms for an absent tag at 100k contacts, ~1.9 s at 1M). `<table>_facets`
+(workspace_id, facet, value, seq) finds them by key. It is used only where it is faster: a
+list first counts the filter's values in it (`counts_sql`, capped); up to the cap, the page
+comes from the index and is sorted afterwards; past it, walking the sort order with the JSON
+check meets a page of the value sooner than sorting all of its records.
+
+Facets: `tags` (one row per tag) and `custom.<key>` (one per top-level custom value, as
+json_extract() gives it: text, a number, 1/0 for true/false, minified JSON for a list or an
+object). The triggers in 0008 derive them with the same json_each() the JSON filters read,
+so both paths answer alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from crmkit import spec as S
+from crmkit.query import Filter, Plan
+
+_OPS = frozenset({"eq", "in"})
+
+
+def table(rs: S.RecordSpec) -> str:
+    return rs.table + "_facets"
+
+
+def custom_values(value: Any) -> list[Any]:
+    """A custom value that looks like a number matches the JSON number and the string."""
+    return [value, str(value)] if isinstance(value, int) else [value]
+
+
+def probe(plan: Plan) -> Filter | None:
+    """The list's first filter the index can serve."""
+    return next((f for f in plan.filters if f.type in (S.TAGS, S.JSON) and f.op in _OPS), None)
+
+
+def _facet(f: Filter) -> str:
+    return "tags" if f.type == S.TAGS else "custom." + str(f.custom_key)
+
+
+def _values(f: Filter) -> list[Any]:
+    """The values a record needs (one of) for `f`, as the index stores them."""
+    items = list(f.value) if isinstance(f.value, tuple) else [f.value]
+    if f.type == S.JSON:
+        return [v for item in items for v in custom_values(item)]
+    return items
+
+
+def counts_sql(rs: S.RecordSpec, f: Filter, workspace_id: str, cap: int) -> tuple[str, list[Any]]:
+    """How many records have the filter's value, counted on the index and capped at `cap`:
+    one row per tag for tags= (a record needs every tag), else one row."""
+    capped = (
+        "SELECT count(*) FROM (SELECT 1 FROM %s WHERE workspace_id = ? AND facet = ?" % table(rs)
+        + " AND value %%s LIMIT %d)" % cap
+    )
+    facet, values = _facet(f), _values(f)
+    if f.type == S.TAGS and f.op == "eq":
+        rows = " UNION ALL ".join(
+            "SELECT %d, (%s)" % (i, capped % "= ?") for i in range(len(values))
+        )
+        return "SELECT * FROM (%s) ORDER BY 1" % rows, [
+            p for tag in values for p in (workspace_id, facet, tag)
+        ]
+    return capped % "IN (%s)" % ", ".join("?" * len(values)), [workspace_id, facet, *values]
+
+
+def exact(f: Filter, plan: Plan) -> bool:
+    """Whether `counts_sql`'s one count is the list's own total (before the cap): the filter
+    is the list's only one, and no record can be counted twice (a record has one value per
+    custom key, but may carry several of the tags of a tags=in:)."""
+    return plan.filters == (f,) and (f.type == S.JSON or (f.op == "eq" and len(_values(f)) == 1))
+
+
+def rarest_first(plan: Plan, f: Filter, counts: list[int]) -> tuple[Plan, Filter]:
+    """The plan with tags= filter `f`'s tags in rising order of `counts` (one per tag): the
+    index then serves the rarest and the JSON check the rest, instead of SQLite collecting
+    every record of a common tag to intersect the lists (54 -> 1.7 ms at 100k contacts)."""
+    if f.type != S.TAGS or f.op != "eq" or len(counts) < 2:
+        return plan, f
+    assert isinstance(f.value, tuple)
+    ordered = replace(f, value=tuple(t for _, t in sorted(zip(counts, f.value, strict=True))))
+    filters = tuple(ordered if g is f else g for g in plan.filters)
+    return replace(plan, filters=filters), ordered
+
+
+def lookup_sql(
+    rs: S.RecordSpec, f: Filter, workspace_id: str, json_check: str
+) -> tuple[str, list[Any]]:
+    """`f` as a condition on a record: its (first) value from the index; for tags=, every
+    further tag by `json_check`, the JSON filter's condition for one tag."""
+    values = _values(f)
+    lookup = "seq IN (SELECT seq FROM %s WHERE workspace_id = ? AND facet = ? AND value %%s)" % (
+        table(rs)
+    )
+    if f.type == S.TAGS and f.op == "eq":
+        rest = [json_check] * (len(values) - 1)
+        return " AND ".join([lookup % "= ?", *rest]), [workspace_id, "tags", *values]
+    return lookup % "IN (%s)" % ", ".join("?" * len(values)), [workspace_id, _facet(f), *values]

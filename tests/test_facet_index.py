@@ -1,0 +1,289 @@
+"""The facet index (migration 0008): kept equal to every record's tags and custom values
+through every kind of write, and used by lists only where it is faster, with the same rows and
+totals either way."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+
+from crmkit import query
+from crmkit.spec import SPECS
+from crmkit.store import records as store
+from crmkit.store.db import Database
+from crmkit.store.schema import _statements, migrate, migration_files
+from tests.records_util import bare, create
+
+TABLES = ("contacts", "companies", "deals")
+
+
+def canonical(rows: Any) -> list[tuple[Any, ...]]:
+    return sorted((tuple(r) for r in rows), key=repr)  # values of mixed types
+
+
+async def index_rows(db: Database, table: str, facet: str = "%") -> list[tuple[Any, ...]]:
+    return canonical(
+        await db.all(
+            f"SELECT workspace_id, facet, value, seq FROM {table}_facets WHERE facet LIKE ?",
+            (facet,),
+        )
+    )
+
+
+async def json_rows(db: Database, table: str) -> list[tuple[Any, ...]]:
+    """What the index must hold, worked out here the way the filters read the JSON: a row per
+    tag, and per top-level custom key whose json_extract() is not null."""
+    rows = await db.all(
+        f"SELECT DISTINCT r.workspace_id, 'tags', j.value, r.seq FROM {table} r,"
+        " json_each(r.tags) j WHERE json_valid(r.tags) AND j.value IS NOT NULL"
+    )
+    for ws, seq, text in await db.all(
+        f"SELECT workspace_id, seq, custom FROM {table}"
+        " WHERE json_valid(custom) AND json_type(custom) = 'object'"
+    ):
+        for key in json.loads(text):
+            row = await db.one("SELECT json_extract(?, ?)", (text, f'$."{key}"'))
+            if row is not None and row[0] is not None:
+                rows.append((ws, "custom." + key, row[0], seq))
+    return canonical(rows)
+
+
+async def assert_in_step(db: Database) -> None:
+    for table in TABLES:
+        assert await index_rows(db, table) == await json_rows(db, table), table
+
+
+async def test_the_index_follows_every_write(api: Any) -> None:
+    token = await api.sign_in("facets@acme.com")
+    db = api.rt.db
+    made = {
+        "contacts": await create(api, token, "contacts", {"name": "A", "email": "a@x.com"}),
+        "companies": await create(
+            api, token, "companies", {"name": "C", "tags": ["b2b"], "custom": {"tier": "gold"}}
+        ),
+        "deals": await create(api, token, "deals", {"title": "D", "tags": ["q4", "big"]}),
+    }
+    await assert_in_step(db)
+    assert len(await index_rows(db, "deals")) == 2 and len(await index_rows(db, "companies")) == 2
+    for plural, rec in made.items():
+        path = f"/{plural}/{bare(rec['handle'])}"
+        for change in (
+            {"tags": ["vip", "eu"], "custom": {"tier": "gold", "seats": 10, "ok": True}},
+            {"tags": ["eu"], "custom": {"tier": "silver", "seats": "10", "list": [1, {"a": 2}]}},
+            {"tags": None, "custom": {"tier": None, "n": 1.5}},
+            {"tags": ["x", "x", "y"], "custom": None},
+            {"custom": {"tier": "gold"}},
+        ):
+            r = await api.json("PATCH", path, token, json=change)
+            assert r.status_code == 200, r.text
+            await assert_in_step(db)
+        r = await api.json("PATCH", path, token, json={"name": "Renamed", "title": "Renamed"})
+        await assert_in_step(db)  # a write that leaves tags and custom alone
+    assert [r[1:3] for r in await index_rows(db, "deals", "custom.%")] == [("custom.tier", "gold")]
+    # an upsert that replaces the tags and custom of an existing contact
+    await create(
+        api, token, "contacts", {"email": "A@X.com", "tags": ["merged"], "custom": {"k": 7}}
+    )
+    await assert_in_step(db)
+    assert [r[1:3] for r in await index_rows(db, "contacts")] == [
+        ("custom.k", 7),
+        ("tags", "merged"),
+    ]
+    # a bad write changes nothing, the index included
+    before = await index_rows(db, "contacts")
+    path = f"/contacts/{bare(made['contacts']['handle'])}"
+    r = await api.json("PATCH", path, token, json={"tags": ["ok"], "custom": {}, "nope": 1})
+    assert r.status_code == 400 and await index_rows(db, "contacts") == before
+    # writes by other means follow the same rules; what is not JSON (or not an object, for
+    # custom) indexes nothing
+    async with db.write() as tx:
+        seq = (await tx.one("SELECT seq FROM contacts"))[0]  # type: ignore[index]
+        for tags, custom in (
+            ("not json", "not json"),
+            ('["back", 7, null]', "[1, 2]"),
+            ('"lone"', '{"a": null, "b": false, "c": "x"}'),
+        ):
+            await tx.execute(
+                "UPDATE contacts SET tags = ?, custom = ? WHERE seq = ?", (tags, custom, seq)
+            )
+    await assert_in_step(db)
+    assert [r[1:3] for r in await index_rows(db, "contacts")] == [
+        ("custom.b", 0),
+        ("custom.c", "x"),
+        ("tags", "lone"),
+    ]
+    # a delete takes its rows along
+    r = await api.json("DELETE", path, token)
+    await api.delete(f"{path}?confirm={r.json()['error']['confirm']}", token)
+    await assert_in_step(db)
+    assert await index_rows(db, "contacts") == []
+    # and so does a workspace delete, through the records' cascade
+    ws = (await db.one("SELECT workspace_id FROM deals"))[0]  # type: ignore[index]
+    async with db.write() as tx:
+        await tx.execute("DELETE FROM workspaces WHERE id = ?", (ws,))
+    for table in TABLES:
+        assert await index_rows(db, table) == []
+
+
+async def test_migration_0008_indexes_what_is_already_stored(api: Any) -> None:
+    token = await api.sign_in("old@acme.com")
+    for i in range(5):
+        body = {"name": f"N{i}", "tags": ["t", f"t{i % 2}"], "custom": {"i": i, "odd": i % 2}}
+        await create(api, token, "contacts", body)
+    await create(api, token, "deals", {"title": "D", "tags": ["q4"], "custom": {"x": "y"}})
+    db = api.rt.db
+    expected = {t: await json_rows(db, t) for t in TABLES}
+    assert len(expected["contacts"]) == 20 and len(expected["deals"]) == 2
+    new_sql = next(sql for v, _, sql in migration_files() if v == 8)
+    async with db.write() as tx:  # back to the schema before 0008
+        for statement in _statements(new_sql):
+            for kind in ("TABLE", "TRIGGER"):
+                if f"CREATE {kind} " in statement:
+                    name = statement.split(f"CREATE {kind} ")[1].split()[0]
+                    await tx.execute(f"DROP {kind} {name}")
+        await tx.execute("DELETE FROM schema_migrations WHERE version = 8")
+        assert not await tx.all("SELECT name FROM sqlite_master WHERE name LIKE '%facets%'")
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        assert await migrate(conn) == ["0008_facet_index.sql"]
+    assert {t: await index_rows(db, t) for t in TABLES} == expected
+    r = await api.json("GET", "/contacts?tags=t1&sort=name", token)
+    assert [d["name"] for d in r.json()["data"]] == ["N1", "N3"]
+    r = await api.json("GET", "/contacts?custom.odd=0&sort=name", token)
+    assert [d["name"] for d in r.json()["data"]] == ["N0", "N2", "N4"]
+
+
+@pytest.fixture
+async def tagged(tmp_path: Path) -> Any:
+    """1,100 contacts in w_1 tagged "common"; every 100th also "rare", every 7th "seventh";
+    custom: seats = n % 20 (a number), tier "gold" on every 100th, "silver" on the rest."""
+    db = Database(str(tmp_path / "tags.db"))
+    await db.open()
+    db.idle_turn = 0.0  # pages on the reader threads, where they are traced
+    async with db.write() as tx:
+        await tx.execute(
+            "INSERT INTO workspaces (id, name, plan, created_at) VALUES ('w_1', 'w', 'free', 0)"
+        )
+        rows = []
+        for n in range(1100):
+            tags = ["common"] + (["rare"] if n % 100 == 0 else []) + (["seventh"] * (n % 7 == 0))
+            custom = {"seats": n % 20, "tier": "gold" if n % 100 == 0 else "silver"}
+            rows.append(
+                (f"c_{n:05d}", f"name {n % 50:02d}", json.dumps(tags), json.dumps(custom), n, n)
+            )
+        await tx.executemany(
+            "INSERT INTO contacts (id, workspace_id, name, tags, custom, created_at, updated_at)"
+            " VALUES (?, 'w_1', ?, ?, ?, ?, ?)",
+            rows,
+        )
+    traced: list[str] = []
+    for reader in db._readers:
+        await reader.set_trace_callback(traced.append)
+    try:
+        yield db, traced
+    finally:
+        await db.close()
+
+
+def expected(test: Any, sort: str) -> list[str]:
+    """The ids of the fixture's contacts that pass `test`, in the list's order."""
+    ns = [n for n in range(1100) if test(n)]
+    if sort == "-created_at":
+        return [f"c_{n:05d}" for n in sorted(ns, reverse=True)]
+    return [f"c_{n:05d}" for n in sorted(ns, key=lambda n: (f"name {n % 50:02d}", f"c_{n:05d}"))]
+
+
+async def pages(db: Database, params: list[tuple[str, str]], count: int) -> tuple[list[str], int]:
+    """The ids of the first `count` pages of a contacts list, following its cursors."""
+    contacts = SPECS["contact"]
+    plan = query.parse(contacts, params, 2000)
+    seen: list[str] = []
+    totals = set()
+    after = None
+    for _ in range(count):
+        rows, total, _more = await store.page(db, contacts, plan, "w_1", after, None)
+        totals.add(total)
+        page = rows[: plan.limit]
+        seen += [row[0] for row in page]
+        if len(rows) <= plan.limit:
+            break
+        after = (page[-1][-2], page[-1][0])  # the sort key and id, as a cursor carries them
+    assert len(totals) == 1, totals
+    return seen, totals.pop()
+
+
+@pytest.mark.parametrize(
+    ("params", "test", "total", "from_index"),
+    [
+        # few: found through the index, sorted afterwards
+        ([("tags", "rare")], lambda n: n % 100 == 0, 11, "'tags' AND value = 'rare'"),
+        ([("tags", "in:rare,none")], lambda n: n % 100 == 0, 11, "value IN ('rare', 'none')"),
+        ([("custom.tier", "gold")], lambda n: n % 100 == 0, 11, "value IN ('gold')"),
+        ([("custom.seats", "7")], lambda n: n % 20 == 7, 55, "value IN (7, '7')"),
+        ([("custom.seats", "in:7,8")], lambda n: n % 20 in (7, 8), 110, "IN (7, '7', 8, '8')"),
+        # the rarest of several tags from the index, the others checked on each record
+        ([("tags", "common,seventh,rare")], lambda n: n % 700 == 0, 2, "value = 'rare'"),
+        ([("tags", "rare"), ("tags", "seventh")], lambda n: n % 700 == 0, 2, "value = 'rare'"),
+        ([("tags", "seventh"), ("sort", "name")], lambda n: n % 7 == 0, 158, "= 'seventh'"),
+        ([("custom.tier", "gold"), ("tags", "seventh")], lambda n: n % 700 == 0, 2, "'gold'"),
+        # more than the count's cap, beside other filters (or several tags): from the index
+        # still, up to DRIVE_CAP (see the next test for more)
+        ([("tags", "common"), ("name", "name 07")], lambda n: n % 50 == 7, 22, "'common'"),
+        ([("tags", "in:common,rare")], lambda n: True, 1001, "IN ('common', 'rare')"),
+        # a common value as the only filter: the sort order walked, the total not counted again
+        ([("tags", "common")], lambda n: True, 1001, None),
+        ([("tags", "common"), ("sort", "name")], lambda n: True, 1001, None),
+        ([("custom.tier", "silver")], lambda n: n % 100 != 0, 1001, None),
+        ([("custom.tier", "in:silver,gold"), ("sort", "name")], lambda n: True, 1001, None),
+        # none: answered from the index alone
+        ([("tags", "none")], lambda n: False, 0, ""),
+        ([("tags", "common,none")], lambda n: False, 0, ""),
+        ([("custom.seats", "20")], lambda n: False, 0, ""),
+        ([("custom.nokey", "x"), ("tags", "common")], lambda n: False, 0, ""),
+    ],
+)
+async def test_lists_by_tag_or_custom_value_page_alike_by_either_path(
+    tagged: Any, params: list[tuple[str, str]], test: Any, total: int, from_index: str | None
+) -> None:
+    db, traced = tagged
+    sort = dict(params).get("sort", "-created_at")
+    seen, counted = await pages(db, [*params, ("limit", "9")], 3)
+    assert counted == total
+    assert seen == expected(test, sort)[:27]
+    pages_read = [sql for sql in traced if "LIMIT 10" in sql]
+    index_read = [sql for sql in pages_read if "FROM contacts_facets WHERE" in sql]
+    if from_index:  # every page through the index, sorted after, one lookup only
+        assert pages_read and index_read == pages_read
+        for sql in index_read:  # the page and its count, each with one lookup
+            assert sql.count(from_index) == sql.count("FROM contacts_facets") == 2, sql
+            assert "ORDER BY +" in sql
+    elif from_index is None:
+        assert pages_read and not index_read
+    else:
+        assert not pages_read
+    if total == 1001 and from_index is None:  # the index's count stands for the JSON's
+        assert not [sql for sql in traced if "LIMIT 1001" in sql]
+
+
+async def test_past_drive_cap_beside_other_filters_the_sort_order_is_walked(
+    tagged: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, traced = tagged
+    monkeypatch.setattr(store, "DRIVE_CAP", 1050)  # "common" is on 1,100 contacts
+    seen, counted = await pages(db, [("tags", "common"), ("name", "name 07"), ("limit", "9")], 3)
+    assert counted == 22 and seen == expected(lambda n: n % 50 == 7, "-created_at")
+    pages_read = [sql for sql in traced if "LIMIT 10" in sql]
+    assert pages_read and not [sql for sql in pages_read if "contacts_facets" in sql]
+    assert all("LIMIT 1001" in sql and "json_each(tags)" in sql for sql in pages_read)
+
+
+async def test_a_cursor_past_the_end_of_a_rare_value_still_counts(tagged: Any) -> None:
+    db, _traced = tagged
+    contacts = SPECS["contact"]
+    for params in ([("tags", "rare")], [("custom.tier", "gold")]):
+        plan = query.parse(contacts, params, 2000)
+        rows, total, _ = await store.page(db, contacts, plan, "w_1", (0, "c_00000"), None)
+        assert rows == [] and total == 11
