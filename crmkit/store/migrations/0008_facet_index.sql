@@ -5,6 +5,7 @@
 -- json_extract() gives it). The triggers below fill it from the same json_each() the filters'
 -- JSON reads, so every write path (the API, an import, an operator's shell) keeps the two
 -- equal; a value that is not valid JSON indexes nothing rather than failing the write.
+-- A record's rows are found again by its seq (the second index), whatever its JSON says now.
 -- Lists use it for values that few records have (store/records.py): walking the sort order
 -- meets a page of a common value sooner than sorting all of its records.
 
@@ -15,6 +16,7 @@ CREATE TABLE contacts_facets (
     seq          INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, facet, value, seq)
 ) WITHOUT ROWID;
+CREATE INDEX contacts_facets_seq ON contacts_facets (seq);
 INSERT OR IGNORE INTO contacts_facets (workspace_id, facet, value, seq)
     SELECT r.workspace_id, 'tags', j.value, r.seq FROM contacts r, json_each(CASE WHEN json_valid(r.tags) THEN r.tags END) j
     WHERE r.tags IS NOT NULL AND j.value IS NOT NULL;
@@ -32,28 +34,20 @@ WHEN new.tags IS NOT NULL OR new.custom IS NOT NULL BEGIN
 END;
 CREATE TRIGGER contacts_facets_tags AFTER UPDATE OF tags ON contacts
 WHEN old.tags IS NOT new.tags BEGIN
-    DELETE FROM contacts_facets WHERE workspace_id = old.workspace_id AND facet = 'tags'
-        AND value IN (SELECT value FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags END)) AND seq = old.seq;
+    DELETE FROM contacts_facets WHERE seq = old.seq AND facet = 'tags';
     INSERT OR IGNORE INTO contacts_facets (workspace_id, facet, value, seq)
         SELECT new.workspace_id, 'tags', value, new.seq FROM json_each(CASE WHEN json_valid(new.tags) THEN new.tags END)
         WHERE value IS NOT NULL;
 END;
 CREATE TRIGGER contacts_facets_custom AFTER UPDATE OF custom ON contacts
 WHEN old.custom IS NOT new.custom BEGIN
-    DELETE FROM contacts_facets WHERE workspace_id = old.workspace_id
-        AND (facet, value) IN (SELECT 'custom.' || key, value FROM json_each(CASE WHEN json_valid(old.custom) AND json_type(old.custom) = 'object' THEN old.custom END))
-        AND seq = old.seq;
+    DELETE FROM contacts_facets WHERE seq = old.seq AND facet <> 'tags';
     INSERT OR IGNORE INTO contacts_facets (workspace_id, facet, value, seq)
         SELECT new.workspace_id, 'custom.' || key, value, new.seq FROM json_each(CASE WHEN json_valid(new.custom) AND json_type(new.custom) = 'object' THEN new.custom END)
         WHERE value IS NOT NULL;
 END;
-CREATE TRIGGER contacts_facets_delete AFTER DELETE ON contacts
-WHEN old.tags IS NOT NULL OR old.custom IS NOT NULL BEGIN
-    DELETE FROM contacts_facets WHERE workspace_id = old.workspace_id AND facet = 'tags'
-        AND value IN (SELECT value FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags END)) AND seq = old.seq;
-    DELETE FROM contacts_facets WHERE workspace_id = old.workspace_id
-        AND (facet, value) IN (SELECT 'custom.' || key, value FROM json_each(CASE WHEN json_valid(old.custom) AND json_type(old.custom) = 'object' THEN old.custom END))
-        AND seq = old.seq;
+CREATE TRIGGER contacts_facets_delete AFTER DELETE ON contacts BEGIN
+    DELETE FROM contacts_facets WHERE seq = old.seq;
 END;
 
 CREATE TABLE companies_facets (
@@ -63,6 +57,7 @@ CREATE TABLE companies_facets (
     seq          INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, facet, value, seq)
 ) WITHOUT ROWID;
+CREATE INDEX companies_facets_seq ON companies_facets (seq);
 INSERT OR IGNORE INTO companies_facets (workspace_id, facet, value, seq)
     SELECT r.workspace_id, 'tags', j.value, r.seq FROM companies r, json_each(CASE WHEN json_valid(r.tags) THEN r.tags END) j
     WHERE r.tags IS NOT NULL AND j.value IS NOT NULL;
@@ -80,28 +75,20 @@ WHEN new.tags IS NOT NULL OR new.custom IS NOT NULL BEGIN
 END;
 CREATE TRIGGER companies_facets_tags AFTER UPDATE OF tags ON companies
 WHEN old.tags IS NOT new.tags BEGIN
-    DELETE FROM companies_facets WHERE workspace_id = old.workspace_id AND facet = 'tags'
-        AND value IN (SELECT value FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags END)) AND seq = old.seq;
+    DELETE FROM companies_facets WHERE seq = old.seq AND facet = 'tags';
     INSERT OR IGNORE INTO companies_facets (workspace_id, facet, value, seq)
         SELECT new.workspace_id, 'tags', value, new.seq FROM json_each(CASE WHEN json_valid(new.tags) THEN new.tags END)
         WHERE value IS NOT NULL;
 END;
 CREATE TRIGGER companies_facets_custom AFTER UPDATE OF custom ON companies
 WHEN old.custom IS NOT new.custom BEGIN
-    DELETE FROM companies_facets WHERE workspace_id = old.workspace_id
-        AND (facet, value) IN (SELECT 'custom.' || key, value FROM json_each(CASE WHEN json_valid(old.custom) AND json_type(old.custom) = 'object' THEN old.custom END))
-        AND seq = old.seq;
+    DELETE FROM companies_facets WHERE seq = old.seq AND facet <> 'tags';
     INSERT OR IGNORE INTO companies_facets (workspace_id, facet, value, seq)
         SELECT new.workspace_id, 'custom.' || key, value, new.seq FROM json_each(CASE WHEN json_valid(new.custom) AND json_type(new.custom) = 'object' THEN new.custom END)
         WHERE value IS NOT NULL;
 END;
-CREATE TRIGGER companies_facets_delete AFTER DELETE ON companies
-WHEN old.tags IS NOT NULL OR old.custom IS NOT NULL BEGIN
-    DELETE FROM companies_facets WHERE workspace_id = old.workspace_id AND facet = 'tags'
-        AND value IN (SELECT value FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags END)) AND seq = old.seq;
-    DELETE FROM companies_facets WHERE workspace_id = old.workspace_id
-        AND (facet, value) IN (SELECT 'custom.' || key, value FROM json_each(CASE WHEN json_valid(old.custom) AND json_type(old.custom) = 'object' THEN old.custom END))
-        AND seq = old.seq;
+CREATE TRIGGER companies_facets_delete AFTER DELETE ON companies BEGIN
+    DELETE FROM companies_facets WHERE seq = old.seq;
 END;
 
 CREATE TABLE deals_facets (
@@ -111,6 +98,7 @@ CREATE TABLE deals_facets (
     seq          INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, facet, value, seq)
 ) WITHOUT ROWID;
+CREATE INDEX deals_facets_seq ON deals_facets (seq);
 INSERT OR IGNORE INTO deals_facets (workspace_id, facet, value, seq)
     SELECT r.workspace_id, 'tags', j.value, r.seq FROM deals r, json_each(CASE WHEN json_valid(r.tags) THEN r.tags END) j
     WHERE r.tags IS NOT NULL AND j.value IS NOT NULL;
@@ -128,26 +116,18 @@ WHEN new.tags IS NOT NULL OR new.custom IS NOT NULL BEGIN
 END;
 CREATE TRIGGER deals_facets_tags AFTER UPDATE OF tags ON deals
 WHEN old.tags IS NOT new.tags BEGIN
-    DELETE FROM deals_facets WHERE workspace_id = old.workspace_id AND facet = 'tags'
-        AND value IN (SELECT value FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags END)) AND seq = old.seq;
+    DELETE FROM deals_facets WHERE seq = old.seq AND facet = 'tags';
     INSERT OR IGNORE INTO deals_facets (workspace_id, facet, value, seq)
         SELECT new.workspace_id, 'tags', value, new.seq FROM json_each(CASE WHEN json_valid(new.tags) THEN new.tags END)
         WHERE value IS NOT NULL;
 END;
 CREATE TRIGGER deals_facets_custom AFTER UPDATE OF custom ON deals
 WHEN old.custom IS NOT new.custom BEGIN
-    DELETE FROM deals_facets WHERE workspace_id = old.workspace_id
-        AND (facet, value) IN (SELECT 'custom.' || key, value FROM json_each(CASE WHEN json_valid(old.custom) AND json_type(old.custom) = 'object' THEN old.custom END))
-        AND seq = old.seq;
+    DELETE FROM deals_facets WHERE seq = old.seq AND facet <> 'tags';
     INSERT OR IGNORE INTO deals_facets (workspace_id, facet, value, seq)
         SELECT new.workspace_id, 'custom.' || key, value, new.seq FROM json_each(CASE WHEN json_valid(new.custom) AND json_type(new.custom) = 'object' THEN new.custom END)
         WHERE value IS NOT NULL;
 END;
-CREATE TRIGGER deals_facets_delete AFTER DELETE ON deals
-WHEN old.tags IS NOT NULL OR old.custom IS NOT NULL BEGIN
-    DELETE FROM deals_facets WHERE workspace_id = old.workspace_id AND facet = 'tags'
-        AND value IN (SELECT value FROM json_each(CASE WHEN json_valid(old.tags) THEN old.tags END)) AND seq = old.seq;
-    DELETE FROM deals_facets WHERE workspace_id = old.workspace_id
-        AND (facet, value) IN (SELECT 'custom.' || key, value FROM json_each(CASE WHEN json_valid(old.custom) AND json_type(old.custom) = 'object' THEN old.custom END))
-        AND seq = old.seq;
+CREATE TRIGGER deals_facets_delete AFTER DELETE ON deals BEGIN
+    DELETE FROM deals_facets WHERE seq = old.seq;
 END;
