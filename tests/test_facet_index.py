@@ -5,6 +5,7 @@ totals either way."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ import pytest
 
 from crmkit import query
 from crmkit.spec import SPECS
+from crmkit.store import facets
 from crmkit.store import records as store
 from crmkit.store.db import Database
 from crmkit.store.schema import _statements, migrate, migration_files
+from crmkit.store.sql_query import page_sql
 from tests.records_util import bare, create
 
 TABLES = ("contacts", "companies", "deals")
@@ -36,7 +39,8 @@ async def index_rows(db: Database, table: str, facet: str = "%") -> list[tuple[A
 
 async def json_rows(db: Database, table: str) -> list[tuple[Any, ...]]:
     """What the index must hold, worked out here the way the filters read the JSON: a row per
-    tag, and per top-level custom key whose json_extract() is not null."""
+    distinct tag, and per top-level custom key a filter can name whose json_extract() (what
+    the filter compares) is not null."""
     rows = await db.all(
         f"SELECT DISTINCT r.workspace_id, 'tags', j.value, r.seq FROM {table} r,"
         " json_each(r.tags) j WHERE json_valid(r.tags) AND j.value IS NOT NULL"
@@ -46,6 +50,8 @@ async def json_rows(db: Database, table: str) -> list[tuple[Any, ...]]:
         " WHERE json_valid(custom) AND json_type(custom) = 'object'"
     ):
         for key in json.loads(text):
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+                continue  # no filter can name it
             row = await db.one("SELECT json_extract(?, ?)", (text, f'$."{key}"'))
             if row is not None and row[0] is not None:
                 rows.append((ws, "custom." + key, row[0], seq))
@@ -296,10 +302,106 @@ async def test_the_triggers_find_a_records_rows_by_its_seq(api: Any) -> None:
     deletes = []
     for (sql,) in await db.all("SELECT sql FROM sqlite_master WHERE name LIKE '%facets_%'"):
         deletes += [
-            "DELETE FROM" + part.split(";")[0].replace("old.seq", "?")
+            "DELETE FROM" + part.split(";")[0].replace("old.seq", "?").replace("new.seq", "?")
             for part in sql.split("DELETE FROM")[1:]
         ]
-    assert len(deletes) == 9  # tags, custom and delete, for three types
+    assert len(deletes) == 12  # insert, tags, custom and delete, for three types
     for sql in deletes:
         plan = " ".join(str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, (1,)))
         assert "USING COVERING INDEX" in plan and "_facets_seq (seq=?)" in plan, (sql, plan)
+
+
+async def json_path_page(db: Database, params: list[tuple[str, str]]) -> tuple[list[str], int]:
+    """The same list read without the facet index (the JSON filters alone)."""
+    contacts = SPECS["contact"]
+    plan = query.parse(contacts, params, 2000)
+    sql, args = page_sql(contacts, plan, "w_1", None, None, with_count=True)
+    rows = await db.all(sql, args)
+    return [row[0] for row in rows[: plan.limit]], int(rows[0][-1]) if rows else 0
+
+
+async def test_writes_by_other_means_index_what_the_filters_read(tagged: Any) -> None:
+    """Duplicated and escaped custom keys, repeated tags under INSERT OR ABORT, and INSERT OR
+    REPLACE (which fires no delete trigger) all leave lists answering as the JSON does."""
+    db, _traced = tagged
+    async with db.write() as tx:
+        for n, custom, tags in (
+            (2000, '{"tier": "dup", "tier": "other"}', '["x", "x"]'),  # json_extract: "dup"
+            (2001, '{"se\\u0061ts": 99, "bad key": 1, "": 2}', '["y"]'),  # no filter can see
+        ):
+            await tx.execute(
+                "INSERT OR ABORT INTO contacts (id, workspace_id, name, tags, custom,"
+                " created_at, updated_at) VALUES (?, 'w_1', 'x', ?, ?, ?, ?)",
+                (f"c_{n}", tags, custom, n, n),
+            )
+        # replaced under its own seq, then under a new one (a conflict on the id)
+        await tx.execute(
+            "INSERT OR REPLACE INTO contacts (seq, id, workspace_id, name, tags, custom,"
+            " created_at, updated_at) SELECT seq, id, workspace_id, name, '[\"fresh\"]',"
+            " '{\"tier\": \"fresh\"}', created_at, updated_at FROM contacts WHERE id = 'c_00100'"
+        )
+        for n in range(0, 1100, 100):
+            if n != 100:
+                await tx.execute(
+                    "INSERT OR REPLACE INTO contacts (id, workspace_id, name, tags, custom,"
+                    " created_at, updated_at) VALUES (?, 'w_1', 'r', '[]', '{}', ?, ?)",
+                    (f"c_{n:05d}", n, n),
+                )
+    for params in (
+        [("custom.tier", "dup")],
+        [("custom.tier", "other")],
+        [("custom.seats", "99")],
+        [("tags", "x")],
+        [("tags", "rare")],  # every record that had it was replaced
+        [("custom.tier", "gold")],
+        [("tags", "fresh")],
+        [("custom.tier", "fresh")],
+        [("tags", "common")],  # 1,100 - 10 replaced: still 1000+, counted on records
+    ):
+        indexed = await pages(db, [*params, ("limit", "50")], 1)
+        assert indexed == await json_path_page(db, [*params, ("limit", "50")]), params
+    assert (await pages(db, [("custom.tier", "dup")], 1))[1] == 1
+    assert (await pages(db, [("tags", "rare")], 1))[1] == 0
+
+
+async def test_with_statistics_that_find_workspaces_small_the_lookup_still_leads(
+    tagged: Any,
+) -> None:
+    """Many small workspaces make the statistics say a workspace has ~10 records; SQLite then
+    preferred the workspace's own index, testing each record against the lookup."""
+    db, _traced = tagged
+    async with db.write() as tx:
+        await tx.execute("ANALYZE contacts")
+        for idx, stat in await tx.all(
+            "SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'contacts' AND idx IS NOT NULL"
+        ):
+            counts = stat.split()
+            small = ["1000000", "10", *(str(min(int(c), 10)) for c in counts[2:])]
+            await tx.execute(
+                "UPDATE sqlite_stat1 SET stat = ? WHERE tbl = 'contacts' AND idx = ?",
+                (" ".join(small), idx),
+            )
+    await db._reopen_readers()
+    contacts = SPECS["contact"]
+    for params in ([("tags", "rare")], [("custom.tier", "gold"), ("sort", "name")]):
+        plan = query.parse(contacts, params, 2000)
+        found = facets.probe(plan)
+        sql, args = page_sql(contacts, plan, "w_1", None, None, True, True, found)
+        steps = [str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args)]
+        assert steps[0] == "SEARCH contacts USING INTEGER PRIMARY KEY (rowid=?)", steps
+
+
+def test_tags_are_counted_once_each_and_at_most_a_few() -> None:
+    contacts = SPECS["contact"]
+    for tags, counted in (("a," * 99 + "a", 1), ("a,b,a,c", 3), ("a,b,c,d,e,f", 4)):
+        plan = query.parse(contacts, [("tags", tags)], 0)
+        f = facets.probe(plan)
+        assert f is not None
+        sql, args = facets.counts_sql(contacts, f, "w_1", 1001)
+        assert sql.count("SELECT count(*)") == counted and len(args) == 3 * counted
+    # the rarest of those counted goes first; the others keep their order
+    plan = query.parse(contacts, [("tags", "a,b,c,d,e")], 0)
+    f = facets.probe(plan)
+    assert f is not None
+    new_plan, g = facets.rarest_first(plan, f, [9, 9, 1, 9])
+    assert g.value == ("c", "a", "b", "d", "e") and new_plan.filters == (g,)

@@ -196,9 +196,11 @@ async def _facet_page(
     """`page` for a list with a filter the facet index can serve (store/facets.py), or None
     where walking the sort order with the JSON check is the better plan."""
     exact = facets.exact(indexed, plan)
-    # Alone, a value only needs counting up to the cap of the total it will be shown as.
+    # Alone, a value only needs counting up to the cap of the total it will be shown as, and
+    # that count becomes the total: it counts records, not index rows.
     cap = COUNT_CAP + 1 if exact else DRIVE_CAP + 1
-    counts = [int(r[-1]) for r in await db.all(*facets.counts_sql(rs, indexed, workspace_id, cap))]
+    sql, params = facets.counts_sql(rs, indexed, workspace_id, cap, joined=exact)
+    counts = [int(r[-1]) for r in await db.all(sql, params)]
     least = min(counts)
     if least == 0:
         return [], 0, False

@@ -131,7 +131,11 @@ def where(
 ) -> tuple[str, list[Any]]:
     """The workspace and every filter, AND-ed; `indexed`: the one filter that reads the facet
     index instead of the records' JSON (`facets.probe`)."""
-    clauses, params = ["workspace_id = ?"], [workspace_id]
+    # With a lookup in the facet index, `+`: statistics that find workspaces small (many of
+    # them, or none yet) made SQLite read the workspace's index and test each record against
+    # the lookup (48 ms for a tag on 200 of 100k contacts) rather than start from the lookup.
+    clauses = ["workspace_id = ?" if indexed is None else "+workspace_id = ?"]
+    params: list[Any] = [workspace_id]
     for f in plan.filters:
         if f is indexed:
             sql, values = facets.lookup_sql(rs, f, workspace_id, _HAS_TAG)
