@@ -196,11 +196,17 @@ async def _facet_page(
     """`page` for a list with a filter the facet index can serve (store/facets.py), or None
     where walking the sort order with the JSON check is the better plan."""
     exact = facets.exact(indexed, plan)
-    # Alone, a value only needs counting up to the cap of the total it will be shown as, and
-    # that count becomes the total: it counts records, not index rows.
-    cap = COUNT_CAP + 1 if exact else DRIVE_CAP + 1
-    sql, params = facets.counts_sql(rs, indexed, workspace_id, cap, joined=exact)
-    counts = [int(r[-1]) for r in await db.all(sql, params)]
+
+    async def counted(cap: int) -> list[int]:
+        # A lone filter's count becomes its total: it counts records, not index rows.
+        sql, params = facets.counts_sql(rs, indexed, workspace_id, cap, joined=exact)
+        return [int(r[-1]) for r in await db.all(sql, params)]
+
+    counts = await counted(COUNT_CAP + 1)
+    if min(counts) > COUNT_CAP and not exact:
+        # Beside other filters a value up to DRIVE_CAP still comes from the index; counting
+        # that far first cost a rare tag's list 1.7 ms more when another tag was common.
+        counts = await counted(DRIVE_CAP + 1)
     least = min(counts)
     if least == 0:
         return [], 0, False
