@@ -3,16 +3,17 @@ list filters `tags=`, `tags=in:`, `custom.<key>=` and `custom.<key>=in:`.
 
 Why: those filters read each record's JSON, so a value few records have read the whole
 workspace (188 ms for an absent tag at 100k contacts, ~1.9 s at 1M). `<table>_facets`
-(workspace_id, facet, value, seq) finds them by key. It is used only where it is faster: a
-list first counts the filter's values in it (`counts_sql`, capped); up to the cap, the page
-comes from the index and is sorted afterwards; past it, walking the sort order with the JSON
-check meets a page of the value sooner than sorting all of its records.
+(workspace_id, facet, value, seq) finds them by key. It is used only where it is faster
+(store/records.py): a list first counts the filter's values in it (`counts_sql`, capped);
+up to 1,000 (10,000 beside other filters) the page comes from the index and is sorted
+afterwards; past that, walking the sort order with the JSON check meets a page of the value
+sooner than sorting all of its records.
 
-Facets: `tags` (one row per tag) and `custom.<key>` (one per top-level custom value, as
-json_extract() gives it: text, a number, 1/0 for true/false, minified JSON for a list or an
-object). The triggers in 0008 derive them with the same json_each() the JSON filters read,
-so both paths answer alike.
-"""
+Facets: `tags` (one row per distinct tag, as json_each() lists them) and `custom.<key>` (one
+per top-level key a filter can name, its value exactly as the filter's json_extract() reads
+it: text, a number, 1/0 for true/false, minified JSON for a list or an object; the first of
+duplicated keys). The triggers in 0008 keep them from every write path, so both paths
+answer alike."""
 
 from __future__ import annotations
 
