@@ -238,8 +238,17 @@ async def pages(db: Database, params: list[tuple[str, str]], count: int) -> tupl
         ([("custom.tier", "gold"), ("tags", "seventh")], lambda n: n % 700 == 0, 2, "'gold'"),
         # more than the count's cap, beside other filters (or several tags): from the index
         # still, up to DRIVE_CAP (see the next test for more)
-        ([("tags", "common"), ("name", "name 07")], lambda n: n % 50 == 7, 22, "'common'"),
         ([("tags", "in:common,rare")], lambda n: True, 1001, "IN ('common', 'rare')"),
+        ([("tags", "in:common,rare"), ("name", "like:name")], lambda n: True, 1001, "'rare')"),
+        # ... unless a filter with an index of its own matches fewer: then that index
+        ([("tags", "common"), ("name", "name 07")], lambda n: n % 50 == 7, 22, None),
+        # the rarest of several filters the index serves, wherever it stands
+        (
+            [("custom.seats", "gte:0"), ("custom.tier", "gold")],
+            lambda n: n % 100 == 0,
+            11,
+            "'gold'",
+        ),
         # a common value as the only filter: the sort order walked, the total not counted again
         ([("tags", "common")], lambda n: True, 1001, None),
         ([("tags", "common"), ("sort", "name")], lambda n: True, 1001, None),

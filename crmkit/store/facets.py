@@ -37,9 +37,19 @@ def custom_values(value: Any) -> list[Any]:
     return [value, str(value)] if isinstance(value, int) else [value]
 
 
+# A list counts at most this many of its filters in the index to find the rarest.
+MAX_PROBED = 3
+
+
+def candidates(plan: Plan) -> list[Filter]:
+    """The list's filters the index can serve (the first MAX_PROBED)."""
+    return [f for f in plan.filters if f.op in _OPS.get(f.type, ())][:MAX_PROBED]
+
+
 def probe(plan: Plan) -> Filter | None:
     """The list's first filter the index can serve."""
-    return next((f for f in plan.filters if f.op in _OPS.get(f.type, ())), None)
+    found = candidates(plan)
+    return found[0] if found else None
 
 
 def _facet(f: Filter) -> str:

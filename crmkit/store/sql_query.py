@@ -206,6 +206,14 @@ def narrow_candidate(rs: S.RecordSpec, plan: Plan) -> bool:
     )
 
 
+def on_own_index(rs: S.RecordSpec, f: Filter) -> bool:
+    """Whether SQLite can find `f`'s records by an index of the record table itself."""
+    return f.op in _INDEX_OPS and _indexed(rs, f.field)
+
+
+_INDEX_OPS = frozenset({"eq", "in", "gt", "gte", "lt", "lte"})
+
+
 def _indexed(rs: S.RecordSpec, name: str) -> bool:
     field = rs.field(name)
     return field is not None and field.indexed
@@ -340,6 +348,7 @@ def count_sql(
     workspace_id: str,
     search: SearchSql | None,
     indexed: Filter | None = None,
+    cap: int = COUNT_CAP + 1,
 ) -> tuple[str, list[Any]]:
     """The capped total alone (for a page past the end); a search's also gives its window's
     size."""
@@ -347,11 +356,7 @@ def count_sql(
         window, window_params = _window(rs, plan, workspace_id, search, "NULL", [])
         return "%s SELECT %s, %s" % (window, PASSED, WINDOW_SIZE), window_params
     cond, params = where(rs, plan, workspace_id, indexed)
-    sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (
-        rs.table,
-        cond,
-        COUNT_CAP + 1,
-    )
+    sql = "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d)" % (rs.table, cond, cap)
     return sql, params
 
 
