@@ -5,10 +5,11 @@ list filters `tags=`, `tags=in:`, `custom.<key>=`, `custom.<key>=in:` and the ra
 Why: those filters read each record's JSON, so a value few records have read the whole
 workspace (188 ms for an absent tag at 100k contacts, ~1.9 s at 1M). `<table>_facets`
 (workspace_id, facet, value, seq) finds them by key. It is used only where it is faster
-(store/records.py): a list first counts the filter's values in it (`counts_sql`, capped);
-up to 1,000 (10,000 beside other filters) the page comes from the index and is sorted
-afterwards; past that, walking the sort order with the JSON check meets a page of the value
-sooner than sorting all of its records.
+(store/records.py): a list first counts its filters' matches in it (`counts_sql`, capped)
+and takes the rarest; up to 1,000 (3,000 beside other filters, unless one with an index of
+its own matches fewer) the page comes from the index and is sorted afterwards; past that,
+walking the sort order with the JSON check meets a page of the value sooner than sorting
+all of its records.
 
 Facets: `tags` (one row per distinct tag, as json_each() lists them) and `custom.<key>` (one
 per top-level key a filter can name, its value exactly as the filter's json_extract() reads
