@@ -470,3 +470,51 @@ async def test_random_lists_answer_alike_through_the_index_and_the_json(tmp_path
             assert got == await json_path_page(db, [*params, ("limit", "200")]), params
     finally:
         await db.close()
+
+
+async def test_beside_a_filter_with_its_own_index_the_smaller_side_is_read(
+    tmp_path: Path,
+) -> None:
+    """2,000 of 4,000 contacts tagged "half": more than the count's cap, under DRIVE_CAP. Beside
+    stage=customer (100 contacts, its own index) the stage index is read; beside stage=lead
+    (3,900) the tag index is."""
+    db = Database(str(tmp_path / "sides.db"))
+    await db.open()
+    db.idle_turn = 0.0  # pages on the reader threads, where they are traced
+    try:
+        async with db.write() as tx:
+            await tx.execute(
+                "INSERT INTO workspaces (id, name, plan, created_at) VALUES ('w_1', 'w', 'free', 0)"
+            )
+            await tx.executemany(
+                "INSERT INTO contacts (id, workspace_id, name, stage, tags, created_at,"
+                " updated_at) VALUES (?, 'w_1', 'n', ?, ?, ?, ?)",
+                [
+                    (
+                        f"c_{n:05d}",
+                        "customer" if n % 40 == 0 else "lead",
+                        '["half"]' if n % 2 == 0 else "[]",
+                        n,
+                        n,
+                    )
+                    for n in range(4000)
+                ],
+            )
+        traced: list[str] = []
+        for reader in db._readers:
+            await reader.set_trace_callback(traced.append)
+        contacts = SPECS["contact"]
+        for stage, total, from_index in (("customer", 100, False), ("lead", 1001, True)):
+            traced.clear()
+            plan = query.parse(contacts, [("tags", "half"), ("stage", stage)], 2000)
+            rows, counted, _ = await store.page(db, contacts, plan, "w_1", None, None)
+            assert counted == total
+            assert [r[0] for r in rows[:50]] == [
+                f"c_{n:05d}"
+                for n in range(3999, -1, -1)
+                if n % 2 == 0 and (n % 40 == 0) == (stage == "customer")
+            ][:50]
+            [page] = [sql for sql in traced if "LIMIT 51" in sql]
+            assert ("contacts_facets" in page) is from_index, page
+    finally:
+        await db.close()
