@@ -82,28 +82,25 @@ def _ref_column(label: str, values: Values) -> Parts:
 
 
 def _list_column(label: str, values: Values) -> Parts:
-    lists = [None if v is None else orjson.loads(v) for v in values]
-    if all(v is None or type(v) is list for v in lists):
-        items = [item for v in lists if v for item in v]
-        if all(type(item) is str and item for item in items):
-            joined = "".join(items)
-            if _printable_unescaped(joined) and not any(ch in joined for ch in " =,"):
-                return [label + ",".join(v) if v else None for v in lists]
-    # an empty list is left out, like a null (as record_line does)
-    return [None if v is None or v == [] else label + _list_text(v) for v in lists]
+    # A page repeats few distinct tag lists: each is decoded and shown once.
+    shown = {raw: _list_part(label, raw) for raw in set(values) if raw is not None}
+    return [None if v is None else shown[v] for v in values]
 
 
-def _list_text(value: Any) -> str:
-    """One list's text when the column shortcut does not apply to the whole page."""
+def _list_part(label: str, raw: str) -> str | None:
+    value = orjson.loads(raw)
+    if value is None or value == []:
+        return None  # an empty list is left out, like a null (as record_line does)
     if type(value) is list and all(type(v) is str for v in value):
         joined = ",".join(value)
         if joined.count(",") == len(value) - 1 and "" not in value and plain(joined):
-            return joined
-    return text_value(value)
+            return label + joined
+    return label + text_value(value)
 
 
 def _object_column(label: str, values: Values) -> Parts:
-    return [None if v is None else _pairs(label, orjson.loads(v)) for v in values]
+    shown = {raw: _pairs(label, orjson.loads(raw)) for raw in set(values) if raw is not None}
+    return [None if v is None else shown[v] for v in values]
 
 
 def _pairs(label: str, value: dict[str, Any]) -> str | None:
