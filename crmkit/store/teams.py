@@ -210,10 +210,18 @@ async def pending_for_email(tx: Tx, email: str) -> list[Row]:
 
 
 async def count_records(tx: Tx, table: str, workspace_id: str, up_to: int) -> int:
-    """Rows of `table` in the workspace, counted no further than `up_to` (a cap check only
-    needs to know whether the cap is reached, and a bounded count stays cheap)."""
+    """Rows of `table` in the workspace, from the count its triggers keep (migration 0009); a
+    count of `up_to` or more is checked against the rows themselves, counted no further than
+    `up_to` (only a refusal pays for it), so a count that drifted up (a record replaced by
+    other means counts twice) never refuses a create that fits."""
     if table not in RECORD_TABLES:
         raise ValueError(f"not a record table: {table}")
+    row = await tx.one(
+        "SELECT n FROM record_counts WHERE workspace_id = ? AND kind = ?", (workspace_id, table)
+    )
+    kept = int(row[0]) if row else 0
+    if kept < up_to:
+        return kept
     row = await tx.one(
         f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE workspace_id = ? LIMIT ?)",
         (workspace_id, up_to),
@@ -234,15 +242,10 @@ async def count_seats(conn: Conn, workspace_id: str) -> tuple[int, int]:
 
 
 async def usage_counts(conn: Conn, workspace_id: str) -> dict[str, int]:
-    """Exact counts of each record table present in the database (absent tables count 0)."""
+    """Each record table's rows in the workspace, as its triggers count them (migration 0009)."""
     rows = await conn.all(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?, ?)", RECORD_TABLES
+        "SELECT kind, n FROM record_counts WHERE workspace_id = ?", (workspace_id,)
     )
-    present = [t for t in RECORD_TABLES if (t,) in {tuple(r) for r in rows}]
     counts = dict.fromkeys(RECORD_TABLES, 0)
-    if present:
-        selects = ", ".join(f"(SELECT COUNT(*) FROM {t} WHERE workspace_id = ?)" for t in present)
-        row = await conn.one(f"SELECT {selects}", [workspace_id] * len(present))
-        assert row is not None
-        counts.update(zip(present, (int(v) for v in row), strict=True))
+    counts.update((str(kind), int(n)) for kind, n in rows if kind in counts)
     return counts
