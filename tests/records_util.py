@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiosqlite
 import httpx
 from foundation_util import count
 from teams_util import ids
 
 from crmkit.store.db import Database
+from crmkit.store.schema import _statements, migrate, migration_files
 
 FACETS = ("contacts_facets", "companies_facets", "deals_facets")  # migration 0008
 
@@ -63,3 +65,18 @@ async def join(api: Any, token: str, address: str) -> str:
             rt, tx, user_id=user[0], email=address, workspace_id=workspace_id, name="joined"
         )
     return minted.raw
+
+
+async def reapply(db: Database, version: int) -> None:
+    """Take a migration that only adds tables and triggers back out (dropping what it created),
+    then apply it again over the rows already stored, as on a database made before it."""
+    name, sql = next((n, sql) for v, n, sql in migration_files() if v == version)
+    async with db.write() as tx:
+        for statement in _statements(sql):
+            for kind in ("TABLE", "TRIGGER"):
+                if f"CREATE {kind} " in statement:
+                    created = statement.split(f"CREATE {kind} ")[1].split()[0]
+                    await tx.execute(f"DROP {kind} {created}")
+        await tx.execute("DELETE FROM schema_migrations WHERE version = ?", (version,))
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        assert await migrate(conn) == [name]

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import pytest
 
 from crmkit import query
@@ -18,9 +17,8 @@ from crmkit.spec import SPECS
 from crmkit.store import facets
 from crmkit.store import records as store
 from crmkit.store.db import Database
-from crmkit.store.schema import _statements, migrate, migration_files
 from crmkit.store.sql_query import page_sql
-from tests.records_util import bare, create
+from tests.records_util import bare, create, reapply
 
 TABLES = ("contacts", "companies", "deals")
 
@@ -145,17 +143,7 @@ async def test_migration_0008_indexes_what_is_already_stored(api: Any) -> None:
     db = api.rt.db
     expected = {t: await json_rows(db, t) for t in TABLES}
     assert len(expected["contacts"]) == 20 and len(expected["deals"]) == 2
-    new_sql = next(sql for v, _, sql in migration_files() if v == 8)
-    async with db.write() as tx:  # back to the schema before 0008
-        for statement in _statements(new_sql):
-            for kind in ("TABLE", "TRIGGER"):
-                if f"CREATE {kind} " in statement:
-                    name = statement.split(f"CREATE {kind} ")[1].split()[0]
-                    await tx.execute(f"DROP {kind} {name}")
-        await tx.execute("DELETE FROM schema_migrations WHERE version = 8")
-        assert not await tx.all("SELECT name FROM sqlite_master WHERE name LIKE '%facets%'")
-    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
-        assert await migrate(conn) == ["0008_facet_index.sql"]
+    await reapply(db, 8)
     assert {t: await index_rows(db, t) for t in TABLES} == expected
     r = await api.json("GET", "/contacts?tags=t1&sort=name", token)
     assert [d["name"] for d in r.json()["data"]] == ["N1", "N3"]

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
 import pytest
 from teams_util import create_workspace, ids, mint, stepped_up
 
 from crmkit.store.db import Database
-from crmkit.store.schema import _statements, migrate, migration_files
-from tests.records_util import bare, create
+from tests.records_util import bare, create, reapply
 
 TABLES = ("contacts", "companies", "deals")
 
@@ -159,16 +157,6 @@ async def test_migration_0009_counts_what_is_already_stored(api: Any) -> None:
     await create(api, token, "deals", {"title": "D"})
     db = api.rt.db
     expected = await actual(db)
-    sql = next(sql for v, _, sql in migration_files() if v == 9)
-    async with db.write() as tx:  # back to the schema before 0009
-        for statement in _statements(sql):
-            for kind in ("TABLE", "TRIGGER"):
-                if f"CREATE {kind} " in statement:
-                    name = statement.split(f"CREATE {kind} ")[1].split()[0]
-                    await tx.execute(f"DROP {kind} {name}")
-        await tx.execute("DELETE FROM schema_migrations WHERE version = 9")
-        assert not await tx.all("SELECT name FROM sqlite_master WHERE name LIKE '%count%'")
-    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
-        assert await migrate(conn) == ["0009_record_counts.sql"]
+    await reapply(db, 9)
     assert await kept(db) == expected
     assert (await usage(api, token))["contacts"] == 3
