@@ -79,4 +79,5 @@ async def reapply(db: Database, version: int) -> None:
                     await tx.execute(f"DROP {kind} {created}")
         await tx.execute("DELETE FROM schema_migrations WHERE version = ?", (version,))
     async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA foreign_keys = ON")  # as Database.open migrates
         assert await migrate(conn) == [name]

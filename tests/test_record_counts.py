@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiosqlite
 import pytest
 from teams_util import create_workspace, ids, mint, stepped_up
 
@@ -122,6 +123,8 @@ async def test_a_count_that_drifted_up_never_refuses_a_create_that_fits(api: Any
         )
     r = await api.json("POST", "/contacts", token, json={"name": "B", "email": "b@x.com"})
     assert r.status_code == 201, r.text
+    # The recount (1, below the cap, so exact) replaced the drifted count.
+    assert (await usage(api, token))["contacts"] == 2
     r = await api.json("POST", "/contacts", token, json={"name": "C", "email": "c@x.com"})
     assert r.status_code == 201, r.text
     # Now the rows themselves reach the cap of 3: refused, with their true count.
@@ -157,6 +160,13 @@ async def test_migration_0009_counts_what_is_already_stored(api: Any) -> None:
     await create(api, token, "deals", {"title": "D"})
     db = api.rt.db
     expected = await actual(db)
+    # A record whose workspace row is gone (deleted from a shell with foreign keys off) is
+    # not counted, and does not stop the migration on its foreign key.
+    async with aiosqlite.connect(db.path, isolation_level=None) as shell:  # FKs off
+        await shell.execute(
+            "INSERT INTO contacts (id, workspace_id, name, stage, created_at, updated_at,"
+            " created_by) VALUES ('c_orphan', 'w_gone', 'Orphan', 'lead', 0, 0, 'u')"
+        )
     await reapply(db, 9)
     assert await kept(db) == expected
     assert (await usage(api, token))["contacts"] == 3

@@ -213,7 +213,8 @@ async def count_records(tx: Tx, table: str, workspace_id: str, up_to: int) -> in
     """Rows of `table` in the workspace, from the count its triggers keep (migration 0009); a
     count of `up_to` or more is checked against the rows themselves, counted no further than
     `up_to` (only a refusal pays for it), so a count that drifted up (a record replaced by
-    other means counts twice) never refuses a create that fits."""
+    other means counts twice) never refuses a create that fits; a recount below `up_to` is
+    exact and replaces the kept count. `tx`: the write that may add the record."""
     if table not in RECORD_TABLES:
         raise ValueError(f"not a record table: {table}")
     row = await tx.one(
@@ -227,7 +228,14 @@ async def count_records(tx: Tx, table: str, workspace_id: str, up_to: int) -> in
         (workspace_id, up_to),
     )
     assert row is not None
-    return int(row[0])
+    counted = int(row[0])
+    if counted < up_to:  # below the bound, the count is exact: the kept one drifted
+        await tx.execute(
+            "INSERT INTO record_counts (workspace_id, kind, n) VALUES (?, ?, ?)"
+            " ON CONFLICT (workspace_id, kind) DO UPDATE SET n = excluded.n",
+            (workspace_id, table, counted),
+        )
+    return counted
 
 
 async def count_seats(conn: Conn, workspace_id: str) -> tuple[int, int]:

@@ -4,7 +4,10 @@
 -- /whoami counted all of them (94 ms at 1M contacts); both now read one row.
 -- An INSERT OR REPLACE by other means over an existing record fires no delete trigger and counts
 -- it twice: a cap check that finds the cap reached counts the rows themselves before refusing
--- (store/teams.py), so a count that drifted up never refuses a create that fits.
+-- (store/teams.py), so a count that drifted up never refuses a create that fits, and a recount
+-- below the cap, being exact, is written back.
+-- Records whose workspace row is gone (deleted from a shell with foreign keys off) are not
+-- counted: no token reaches them, and counting them would fail this table's foreign key.
 
 CREATE TABLE record_counts (
     workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
@@ -14,7 +17,8 @@ CREATE TABLE record_counts (
 ) WITHOUT ROWID;
 
 INSERT INTO record_counts (workspace_id, kind, n)
-    SELECT workspace_id, 'contacts', count(*) FROM contacts GROUP BY workspace_id;
+    SELECT workspace_id, 'contacts', count(*) FROM contacts
+    WHERE workspace_id IN (SELECT id FROM workspaces) GROUP BY workspace_id;
 CREATE TRIGGER contacts_counted AFTER INSERT ON contacts BEGIN
     INSERT INTO record_counts (workspace_id, kind, n) VALUES (new.workspace_id, 'contacts', 1)
         ON CONFLICT (workspace_id, kind) DO UPDATE SET n = n + 1;
@@ -30,7 +34,8 @@ WHEN new.workspace_id IS NOT old.workspace_id BEGIN
 END;
 
 INSERT INTO record_counts (workspace_id, kind, n)
-    SELECT workspace_id, 'companies', count(*) FROM companies GROUP BY workspace_id;
+    SELECT workspace_id, 'companies', count(*) FROM companies
+    WHERE workspace_id IN (SELECT id FROM workspaces) GROUP BY workspace_id;
 CREATE TRIGGER companies_counted AFTER INSERT ON companies BEGIN
     INSERT INTO record_counts (workspace_id, kind, n) VALUES (new.workspace_id, 'companies', 1)
         ON CONFLICT (workspace_id, kind) DO UPDATE SET n = n + 1;
@@ -46,7 +51,8 @@ WHEN new.workspace_id IS NOT old.workspace_id BEGIN
 END;
 
 INSERT INTO record_counts (workspace_id, kind, n)
-    SELECT workspace_id, 'deals', count(*) FROM deals GROUP BY workspace_id;
+    SELECT workspace_id, 'deals', count(*) FROM deals
+    WHERE workspace_id IN (SELECT id FROM workspaces) GROUP BY workspace_id;
 CREATE TRIGGER deals_counted AFTER INSERT ON deals BEGIN
     INSERT INTO record_counts (workspace_id, kind, n) VALUES (new.workspace_id, 'deals', 1)
         ON CONFLICT (workspace_id, kind) DO UPDATE SET n = n + 1;
