@@ -46,13 +46,11 @@ def iso_text(ts: int) -> str:
     return (_MINUTES.get(ts // 60) or _minute_text(ts // 60)) + _SECONDS[ts % 60]
 
 
-def iso_labelled(label: str, values: Iterable[int | None]) -> list[str | None]:
-    """`label + iso_text(ts)` for each value, None for None: a page's timestamps in one
-    comprehension (a call per value was a fifth of a list's text)."""
+def iso_texts(values: Iterable[int | None]) -> list[str | None]:
+    """`iso_text(ts)` for each value, None for None: a page's timestamps in one comprehension
+    (a call per value was a fifth of a list's text)."""
     minutes, seconds = _MINUTES, _SECONDS
     return [
-        None
-        if ts is None
-        else label + (minutes.get(ts // 60) or _minute_text(ts // 60)) + seconds[ts % 60]
+        None if ts is None else (minutes.get(ts // 60) or _minute_text(ts // 60)) + seconds[ts % 60]
         for ts in values
     ]

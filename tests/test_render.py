@@ -105,6 +105,7 @@ def _assert_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) -> 
     [
         (["Ann Lee", "a=b", None, "", "plain"], [["x"], ["y"], None, [], ["z"]]),
         (["plain", "x=y"], [["a,b"], ["c"]]),
+        (["Ann Lee", "x=y", ""], [["a"], [], ["b"]]),  # every name in quotes; a tag list empty
         (['say "hi"', "Ann Lee"], [["k=v"], ["ok"]]),
         (["ok", "tab\there"], [[""], ["fine"]]),
         (["Ann Lee", "back\\slash"], [["sp ace"], ["back\\slash"]]),

@@ -3,27 +3,31 @@
 Why by column: a 50-row page is 50 x ~16 values, and deciding per value whether it needs
 quoting, or which kind of column it is, cost more than formatting it. Per column, one check
 over all of its values usually settles quoting for the lot (e-mail addresses, phones and
-stages never need it; names need plain double quotes), and each column then formats in one
-comprehension. A value the shortcut does not cover goes through `values.text_value`, so
-`Table.lines()` always equals `record_line()` of `Table.dicts()`; a property test holds it.
+stages never need it; names need plain double quotes). Each column then adds pieces to every
+line (its label, the same string on each row, and the value's text, most often the stored
+string itself), and each line is one join of its pieces: building "label=value" strings first
+was a quarter of a page's text. A value the shortcut does not cover goes through
+`values.text_value`, so `Table.lines()` always equals `record_line()` of `Table.dicts()`; a
+property test holds it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import orjson
 
-from crmkit.clock import iso, iso_labelled
+from crmkit.clock import iso, iso_texts
 from crmkit.render.values import key_text, plain, quote, text_value
 
 # What a stored column holds: how to show it in text and in JSON.
 PLAIN, NUMBER, TIME, REF, LIST_JSON, OBJECT_JSON = range(6)
 
 Values = Sequence[Any]
-Parts = list[str | None]  # one column's "key=value" text per row; None leaves it out
+Pieces = list[Iterable[str]]  # what a column adds to each line, piece by piece, row by row
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,15 @@ def _printable_unescaped(joined: str) -> bool:
     return joined.isprintable() and '"' not in joined and "\\" not in joined
 
 
-def _text_column(label: str, values: Values) -> Parts:
-    strings = [v for v in values if v is not None]
+def _pieces(label: str, texts: Sequence[str | None], gaps: bool) -> Pieces:
+    """The label then the text, or nothing on a row whose text is None."""
+    if gaps:
+        return [["" if t is None else label + t for t in texts]]
+    return [repeat(label, len(texts)), texts]  # type: ignore[list-item]  # no None: no gaps
+
+
+def _text_column(label: str, values: Values, gaps: bool) -> Pieces:
+    strings = [v for v in values if v is not None] if gaps else values
     joined: str | None
     try:
         joined = "".join(strings)
@@ -50,57 +61,59 @@ def _text_column(label: str, values: Values) -> Parts:
         joined = None
     if joined is not None and _printable_unescaped(joined):
         if " " not in joined and "=" not in joined and all(strings):
-            return [None if v is None else label + v for v in values]
-        return [
-            None
-            if v is None
-            else label + v
-            if v and " " not in v and "=" not in v
-            else label + '"' + v + '"'
-            for v in values
+            return _pieces(label, values, gaps)  # shown as they are
+        bare = [v is not None and v and " " not in v and "=" not in v for v in values]
+        if not gaps and not any(bare):  # all in plain quotes (names): no new strings
+            return [repeat(label + '"', len(values)), values, repeat('"', len(values))]
+        shown = [
+            None if v is None else v if is_bare else '"' + v + '"'
+            for v, is_bare in zip(values, bare, strict=True)
         ]
-    return [
-        None
-        if v is None
-        else label + (v if plain(v) else quote(v))
-        if type(v) is str
-        else label + text_value(v)
+        return _pieces(label, shown, gaps)
+    shown = [
+        None if v is None else (v if plain(v) else quote(v)) if type(v) is str else text_value(v)
         for v in values
     ]
+    return _pieces(label, shown, gaps)
 
 
-def _time_column(label: str, values: Values) -> Parts:
-    return iso_labelled(label, values)
+def _time_column(label: str, values: Values, gaps: bool) -> Pieces:
+    return _pieces(label, iso_texts(values), gaps)
 
 
-def _number_column(label: str, values: Values) -> Parts:
-    return [None if v is None else label + str(v) for v in values]
+def _number_column(label: str, values: Values, gaps: bool) -> Pieces:
+    if gaps:
+        return _pieces(label, [None if v is None else str(v) for v in values], True)
+    return _pieces(label, list(map(str, values)), False)
 
 
-def _ref_column(label: str, values: Values) -> Parts:
-    return [None if v is None else label + v for v in values]  # our ids never need quoting
+def _ref_column(label: str, values: Values, gaps: bool) -> Pieces:
+    return _pieces(label, values, gaps)  # our ids never need quoting; the label has "<ref>/"
 
 
-def _list_column(label: str, values: Values) -> Parts:
+def _list_column(label: str, values: Values, gaps: bool) -> Pieces:
     # A page repeats few distinct tag lists: each is decoded and shown once.
-    shown = {raw: _list_part(label, raw) for raw in set(values) if raw is not None}
-    return [None if v is None else shown[v] for v in values]
+    shown = {raw: _list_part(raw) for raw in set(values) if raw is not None}
+    texts = [None if v is None else shown[v] for v in values]
+    return _pieces(label, texts, gaps or None in shown.values())
 
 
-def _list_part(label: str, raw: str) -> str | None:
+def _list_part(raw: str) -> str | None:
     value = orjson.loads(raw)
     if value is None or value == []:
         return None  # an empty list is left out, like a null (as record_line does)
     if type(value) is list and all(type(v) is str for v in value):
         joined = ",".join(value)
         if joined.count(",") == len(value) - 1 and "" not in value and plain(joined):
-            return label + joined
-    return label + text_value(value)
+            return joined
+    return text_value(value)
 
 
-def _object_column(label: str, values: Values) -> Parts:
+def _object_column(label: str, values: Values, gaps: bool) -> Pieces:
+    # One pair per key (custom.tier=gold): the label is the key's, with each pair's own.
     shown = {raw: _pairs(label, orjson.loads(raw)) for raw in set(values) if raw is not None}
-    return [None if v is None else shown[v] for v in values]
+    texts = [None if v is None else shown[v] for v in values]
+    return _pieces(" ", texts, gaps or None in shown.values())
 
 
 def _pairs(label: str, value: dict[str, Any]) -> str | None:
@@ -108,7 +121,7 @@ def _pairs(label: str, value: dict[str, Any]) -> str | None:
     return " ".join(pairs) or None
 
 
-_RENDERERS: dict[int, Callable[[str, Values], Parts]] = {
+_RENDERERS: dict[int, Callable[[str, Values, bool], Pieces]] = {
     PLAIN: _text_column,
     NUMBER: _number_column,
     TIME: _time_column,
@@ -119,9 +132,10 @@ _RENDERERS: dict[int, Callable[[str, Values], Parts]] = {
 
 
 def _label(c: Column) -> str:
+    """What goes before a value's text on the line (an object's before each of its keys)."""
     if c.kind == OBJECT_JSON:
         return c.key + "."  # one pair per key: custom.tier=gold
-    return c.key + "=" + (c.ref + "/" if c.kind == REF else "")
+    return " " + c.key + "=" + (c.ref + "/" if c.kind == REF else "")
 
 
 class Layout:
@@ -154,16 +168,14 @@ class Table:
         if not self.rows:
             return []
         by_column = list(zip(*self.rows, strict=True))
-        prefix = self.layout.prefix
         size = len(self.rows)
-        parts = [[prefix + id_ for id_ in by_column[0]]]
+        pieces: Pieces = [repeat(self.layout.prefix, size), by_column[0]]
         for index, render, label in self.layout.plan:
             values = by_column[index]
-            if values.count(None) != size:  # a column empty on every row adds nothing
-                parts.append(render(label, values))
-        if any(None in part for part in parts):
-            return [" ".join(filter(None, line)) for line in zip(*parts, strict=True)]
-        return [" ".join(line) for line in zip(*parts, strict=True)]
+            nones = values.count(None)
+            if nones != size:  # a column empty on every row adds nothing
+                pieces.extend(render(label, values, nones > 0))
+        return list(map("".join, zip(*pieces, strict=True)))
 
     def dicts(self) -> list[dict[str, Any]]:
         out = []
