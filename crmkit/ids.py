@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -9,7 +10,10 @@ ID_LENGTH = 12  # 60 bits of randomness: collisions are not a practical concern 
 
 
 def new_id(prefix: str) -> str:
-    return prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(ID_LENGTH))
+    # One read of the system's randomness (base32's alphabet is ours, upper-cased), not one
+    # per letter: each read is a system call that lets go of the GIL, 38 -> 6 us an id.
+    raw = base64.b32encode(secrets.token_bytes(8)).decode()
+    return prefix + "_" + raw[:ID_LENGTH].lower()
 
 
 def handle(kind: str, id_: str) -> str:

@@ -376,3 +376,15 @@ async def test_errors_and_mcp_replies_are_never_cached_but_the_manual_may_be(api
     r = await api.post("/mcp", token, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert r.headers["cache-control"] == "no-store"
     assert (await api.get("/help")).headers["cache-control"] == "public, max-age=300"
+
+
+def test_record_ids_are_twelve_base32_letters_from_the_system_random() -> None:
+    from crmkit.ids import bare_id, new_id
+
+    ids = [new_id("c") for _ in range(2000)]
+    assert all(re.fullmatch(r"c_[a-z2-7]{12}", i) for i in ids)
+    assert all(bare_id(i, "contact", "c") == i for i in ids)
+    assert len(set(ids)) == len(ids)
+    # every letter of the alphabet turns up in every position: no bits are lost or fixed
+    for pos in range(2, 14):
+        assert len({i[pos] for i in ids}) == 32
