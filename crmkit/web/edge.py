@@ -65,9 +65,9 @@ def redact_query(query: str) -> str:
 
 
 def _new_request_id() -> str:
-    """16 hex digits to tell requests apart in logs; they guard nothing, so Python's own
-    generator (reseeded in each forked worker) serves. The system's one is a system call that
-    lets go of the GIL, and under load the event loop then waited to get it back."""
+    """16 hex digits to tell requests apart in logs. They guard nothing, so Python's own
+    generator serves (seeded afresh in each worker, a new interpreter); the system's is a
+    system call that gives up the GIL on every request."""
     return "%016x" % random.getrandbits(64)
 
 
