@@ -52,9 +52,17 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
             st.one_of(  # PLAIN: text, and what a JSON-typed or numeric column can hold
                 st.none(), _text, st.integers(-(2**40), 2**40), st.floats(allow_nan=False)
             ),
-            st.one_of(st.none(), st.integers(0, 2**40)),  # NUMBER
+            st.one_of(  # NUMBER, and what other means can store in an INTEGER column
+                st.none(), st.integers(0, 2**40), st.integers(0, 2**40), _text, st.binary()
+            ),
             st.one_of(st.none(), st.integers(0, 4_102_444_800)),  # TIME
-            st.one_of(st.none(), st.from_regex(r"co_[a-z2-7]{12}", fullmatch=True)),  # REF
+            st.one_of(  # REF: our ids, and what other means can store there
+                st.none(),
+                st.from_regex(r"co_[a-z2-7]{12}", fullmatch=True),
+                st.from_regex(r"co_[a-z2-7]{12}", fullmatch=True),
+                _text,
+                st.integers(),
+            ),
             st.one_of(  # LIST_JSON: tags, and odd lists the fast path must hand on
                 st.none(),
                 st.lists(_text, max_size=3).map(_json_text),
@@ -62,9 +70,13 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
                 st.dictionaries(_text, _scalar, min_size=1, max_size=2).map(_json_text),
                 _scalar.map(_json_text),
             ),
-            st.one_of(
-                st.none(), st.dictionaries(_text, _scalar, max_size=3).map(_json_text)
-            ),  # OBJECT_JSON
+            st.one_of(  # OBJECT_JSON: custom objects, and other JSON stored by other means
+                st.none(),
+                st.dictionaries(_text, _scalar, max_size=3).map(_json_text),
+                st.dictionaries(_text, _scalar, max_size=3).map(_json_text),
+                _scalar.map(_json_text),
+                st.lists(_scalar, max_size=2).map(_json_text),
+            ),
             st.integers(),  # a list page's trailing sort key and count: not shown
             st.integers(),
         ),
@@ -120,5 +132,27 @@ def test_each_column_shortcut_agrees_with_the_generic_renderer(
     rows: list[tuple[object, ...]] = [
         (f"c_{i:012d}", name, None, None, None, None if t is None else _json_text(t), None, 0, 0)
         for i, (name, t) in enumerate(zip(names, tags, strict=True))
+    ]
+    _assert_lines_equal_the_generic_renderer(rows)
+
+
+@pytest.mark.parametrize(
+    ("number", "ref", "custom"),
+    [
+        ("", "x y", "null"),
+        ("12 ab", "line\nbreak", "[1]"),
+        (b"a b", 5, '"text"'),
+        ("7", "co_aaaaaaaaaaaa", "{}"),
+    ],
+)
+def test_values_written_by_other_means_are_shown_as_a_record_shows_them(
+    number: object, ref: object, custom: str
+) -> None:
+    """Text in a number column or a reference, or a custom value that is no object: SQLite
+    keeps what it is given. Quoted like any text, it cannot fake a pair or break the line,
+    and a list page shows it as the record's own page does."""
+    rows: list[tuple[object, ...]] = [
+        ("c_000000000001", "Ann", number, None, ref, None, custom, 0, 0),
+        ("c_000000000002", "Bo", 3, None, "co_bbbbbbbbbbbb", None, '{"a": 1}', 0, 0),
     ]
     _assert_lines_equal_the_generic_renderer(rows)

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from crmkit.clock import iso, iso_texts
-from crmkit.render.values import key_text, plain, quote, text_value
+from crmkit.render.values import pair_text, plain, quote, text_value
 
 # What a stored column holds: how to show it in text and in JSON.
 PLAIN, NUMBER, TIME, REF, LIST_JSON, OBJECT_JSON = range(6)
@@ -82,13 +82,38 @@ def _time_column(label: str, values: Values, gaps: bool) -> Pieces:
 
 
 def _number_column(label: str, values: Values, gaps: bool) -> Pieces:
+    texts: Sequence[str | None]
     if gaps:
-        return _pieces(label, [None if v is None else str(v) for v in values], True)
-    return _pieces(label, list(map(str, values)), False)
+        texts = [None if v is None else str(v) for v in values]
+        present = [t for t in texts if t is not None]
+    else:
+        texts = present = list(map(str, values))
+    if _all_plain(present):
+        return _pieces(label, texts, gaps)
+    # Text where a number belongs (written by other means; SQLite keeps it as text): quoted
+    # as any text is, so that it cannot fake a pair or break the line.
+    return _text_column(label, values, gaps)
 
 
 def _ref_column(label: str, values: Values, gaps: bool) -> Pieces:
-    return _pieces(label, values, gaps)  # our ids never need quoting; the label has "<ref>/"
+    strings = [v for v in values if v is not None] if gaps else values
+    try:
+        if _all_plain(strings):
+            return _pieces(label, values, gaps)  # our ids never need quoting
+    except TypeError:  # not all text
+        pass
+    # Not one of our ids (written by other means): "<ref>/<value>" quoted as any text is.
+    key_label, _, ref = label.partition("=")
+    return _text_column(
+        key_label + "=", [None if v is None else "%s%s" % (ref, v) for v in values], gaps
+    )
+
+
+def _all_plain(texts: Sequence[str]) -> bool:
+    """No text is empty or needs quotes (`values.plain`, for all of them at once); TypeError
+    when one is not a string."""
+    joined = "".join(texts)
+    return _printable_unescaped(joined) and " " not in joined and "=" not in joined and all(texts)
 
 
 def _list_column(label: str, values: Values, gaps: bool) -> Pieces:
@@ -110,15 +135,11 @@ def _list_part(raw: str) -> str | None:
 
 
 def _object_column(label: str, values: Values, gaps: bool) -> Pieces:
-    # One pair per key (custom.tier=gold): the label is the key's, with each pair's own.
-    shown = {raw: _pairs(label, orjson.loads(raw)) for raw in set(values) if raw is not None}
+    # `label` is the key alone: an object shows one pair per key (custom.tier=gold), and
+    # anything else stored there as `record_line` shows it.
+    shown = {raw: pair_text(label, orjson.loads(raw)) for raw in set(values) if raw is not None}
     texts = [None if v is None else shown[v] for v in values]
     return _pieces(" ", texts, gaps or None in shown.values())
-
-
-def _pairs(label: str, value: dict[str, Any]) -> str | None:
-    pairs = [label + key_text(k) + "=" + text_value(v) for k, v in value.items() if v is not None]
-    return " ".join(pairs) or None
 
 
 _RENDERERS: dict[int, Callable[[str, Values, bool], Pieces]] = {
@@ -134,7 +155,7 @@ _RENDERERS: dict[int, Callable[[str, Values, bool], Pieces]] = {
 def _label(c: Column) -> str:
     """What goes before a value's text on the line (an object's before each of its keys)."""
     if c.kind == OBJECT_JSON:
-        return c.key + "."  # one pair per key: custom.tier=gold
+        return c.key  # its pairs carry their own labels
     return " " + c.key + "=" + (c.ref + "/" if c.kind == REF else "")
 
 

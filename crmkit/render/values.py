@@ -64,28 +64,37 @@ def key_text(key: str) -> str:
     return key if key and not NEEDS_QUOTE.search(key) else quote(key)
 
 
+def pair_text(key: str, value: Any) -> str | None:
+    """One field as a line shows it (`key=value`; a `custom` object as one pair per key), or
+    None when the line leaves it out (a null, an empty list, an object of nulls)."""
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is str:
+        return "%s=%s" % (key, value if plain(value) else quote(value))
+    if kind is int:
+        return "%s=%d" % (key, value)
+    if kind is dict and key == "custom":
+        pairs = [
+            "custom.%s=%s" % (key_text(ck), text_value(cv))
+            for ck, cv in value.items()
+            if cv is not None
+        ]
+        return " ".join(pairs) or None
+    if (kind is list or kind is tuple) and not value:
+        return None
+    return "%s=%s" % (key, text_value(value))
+
+
 def record_line(data: Data) -> str:
     """The generic line for one record as a dict (single records, documents); list pages take
     `table.Table`, which must give the same lines."""
     parts = [str(data.get("handle", ""))]
-    append = parts.append
     for key, value in data.items():
-        if value is None or key == "handle":
-            continue
-        kind = type(value)
-        if kind is str:
-            append("%s=%s" % (key, value if plain(value) else quote(value)))
-        elif kind is int:
-            append("%s=%d" % (key, value))
-        elif kind is dict and key == "custom":
-            for ck, cv in value.items():
-                if cv is not None:
-                    append("custom.%s=%s" % (key_text(ck), text_value(cv)))
-        elif kind is list or kind is tuple:
-            if value:
-                append("%s=%s" % (key, text_value(value)))
-        else:
-            append("%s=%s" % (key, text_value(value)))
+        if key != "handle":
+            text = pair_text(key, value)
+            if text is not None:
+                parts.append(text)
     return " ".join(parts)
 
 
