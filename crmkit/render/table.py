@@ -153,9 +153,10 @@ _RENDERERS: dict[int, Callable[[str, Values, bool], Pieces]] = {
 
 
 def _label(c: Column) -> str:
-    """What goes before a value's text on the line (an object's before each of its keys)."""
+    """What goes before a value's text on the line; for an object, its key alone (each of its
+    pairs carries its own label)."""
     if c.kind == OBJECT_JSON:
-        return c.key  # its pairs carry their own labels
+        return c.key
     return " " + c.key + "=" + (c.ref + "/" if c.kind == REF else "")
 
 
