@@ -378,7 +378,7 @@ async def test_errors_and_mcp_replies_are_never_cached_but_the_manual_may_be(api
     assert (await api.get("/help")).headers["cache-control"] == "public, max-age=300"
 
 
-def test_record_ids_are_twelve_base32_letters_from_the_system_random() -> None:
+def test_record_ids_are_twelve_uniform_base32_letters() -> None:
     from crmkit.ids import bare_id, new_id
 
     ids = [new_id("c") for _ in range(2000)]
