@@ -281,7 +281,8 @@ async def test_past_drive_cap_beside_other_filters_the_sort_order_is_walked(
     assert counted == 22 and seen == expected(lambda n: n % 50 == 7, "-created_at")
     pages_read = [sql for sql in traced if "LIMIT 10" in sql]
     assert pages_read and not [sql for sql in pages_read if "contacts_facets" in sql]
-    assert all("LIMIT 1001" in sql and "json_each(tags)" in sql for sql in pages_read)
+    json_walk = "json_each(CASE WHEN json_valid(tags)"
+    assert all("LIMIT 1001" in sql and json_walk in sql for sql in pages_read)
 
 
 async def test_a_cursor_past_the_end_of_a_rare_value_still_counts(tagged: Any) -> None:

@@ -300,3 +300,47 @@ async def test_a_value_written_around_the_api_lists_as_it_reads(api, token):
     line = records(await api.get("/deals", token))[0]
     assert "amount_cents=0.30000000000000004 " in line
     assert records(await api.get(f"/deals/{bare(deal['handle'])}", token))[0].startswith(line[:40])
+
+
+async def test_odd_times_and_json_written_around_the_api_still_show(api, token, clock):
+    """Text or a fraction in a time column, milliseconds, and JSON columns holding no JSON
+    (an operator's sqlite3 shell, an import): every reply shows them as stored, no 500."""
+    made = await create(api, token, "contacts", {"name": "Odd", "email": "odd@acme.com"})
+    handle, at = made["handle"], clock.now() - 60.5
+    async with api.rt.db.write() as tx:
+        await tx.execute(
+            "UPDATE contacts SET follow_up_at = ?, last_activity_at = ?, updated_at = ?,"
+            " tags = ?, custom = ? WHERE id = ?",
+            (at, "next week", 1_700_000_000_000, "vip, gold", "{bad", bare(handle)),
+        )
+    for path in ("/contacts", f"/contacts/{bare(handle)}", "/reminders"):
+        r = await api.get(path, token)
+        assert r.status_code == 200, (path, r.text)
+        [line] = records(r)
+        assert f"follow_up_at={at}" in line, line
+        if path != "/reminders":
+            assert 'last_activity="next week"' in line and "updated_at=1700000000000" in line
+            assert 'tags="vip, gold"' in line and "custom={bad" in line
+        data = (await api.json("GET", path, token)).json()["data"]
+        one = data if isinstance(data, dict) else data[0]
+        assert one["follow_up_at"] == str(at)
+        if path != "/reminders":
+            assert one["last_activity"] == "next week" and one["updated_at"] == "1700000000000"
+            assert one["tags"] == "vip, gold" and one["custom"] == "{bad"
+    # JSON filters read no JSON there: no tag, no custom key (as the facet index has it).
+    for query, found in (
+        ("tags=ne:vip", 1),
+        ("tags=in:vip,gold", 0),
+        ("tags=vip", 0),
+        ("custom.k=ne:1", 1),
+        ("custom.k=like:b", 0),
+        ("custom.k=gt:0", 0),
+        ("custom.k=not:null", 0),
+    ):
+        r = await api.json("GET", f"/contacts?{query}", token)
+        assert r.status_code == 200 and r.json()["total"] == found, (query, r.text)
+    # A write replaces the odd values; the audit diff shows what was there.
+    r = await api.patch(f"/contacts/{bare(handle)}", token, json={"tags": ["vip"], "custom": {}})
+    assert r.status_code == 200, r.text
+    audit = (await api.json("GET", f"/audit?target={handle}", token)).json()["data"][0]
+    assert audit["detail"] == "tags: vip, gold -> vip; custom: {bad -> null"

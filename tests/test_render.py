@@ -17,6 +17,23 @@ def test_iso_matches_strftime(ts: int) -> None:
     assert iso(ts) == datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        (None, None),
+        (-62_135_596_800, "0001-01-01T00:00:00Z"),
+        (253_402_300_799, "9999-12-31T23:59:59Z"),
+        (253_402_300_800, "253402300800"),  # year 10000: no RFC 3339 for it
+        (1_700_000_000_000, "1700000000000"),  # milliseconds
+        (-62_135_596_801, "-62135596801"),
+        (1_700_000_000.5, "1700000000.5"),
+        ("next week", "next week"),
+    ],
+)
+def test_iso_shows_what_is_no_whole_second_in_range_as_stored(stored: object, shown: str) -> None:
+    assert iso(stored) == shown
+
+
 @given(st.text(max_size=40))
 def test_any_value_stays_on_one_line(value: str) -> None:
     line = record_line({"handle": "contact/c_x", "name": value, "tags": [value, "b"]})
@@ -55,7 +72,14 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
             st.one_of(  # NUMBER, and what other means can store in an INTEGER column
                 st.none(), st.integers(0, 2**40), st.integers(0, 2**40), _text, st.binary()
             ),
-            st.one_of(st.none(), st.integers(0, 4_102_444_800)),  # TIME
+            st.one_of(  # TIME, and what other means can store there
+                st.none(),
+                st.integers(0, 4_102_444_800),
+                st.integers(0, 4_102_444_800),
+                st.integers(),  # milliseconds, years past 9999 or before 1
+                st.floats(allow_nan=False),
+                _text,
+            ),
             st.one_of(  # REF: our ids, and what other means can store there
                 st.none(),
                 st.from_regex(r"co_[a-z2-7]{12}", fullmatch=True),
@@ -69,6 +93,8 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
                 st.lists(_scalar, max_size=3).map(_json_text),
                 st.dictionaries(_text, _scalar, min_size=1, max_size=2).map(_json_text),
                 _scalar.map(_json_text),
+                _text,  # not JSON at all
+                st.integers(),
             ),
             st.one_of(  # OBJECT_JSON: custom objects, and other JSON stored by other means
                 st.none(),
@@ -76,6 +102,8 @@ _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans(
                 st.dictionaries(_text, _scalar, max_size=3).map(_json_text),
                 _scalar.map(_json_text),
                 st.lists(_scalar, max_size=2).map(_json_text),
+                _text,
+                st.integers(),
             ),
             st.integers(),  # a list page's trailing sort key and count: not shown
             st.integers(),
@@ -137,22 +165,24 @@ def test_each_column_shortcut_agrees_with_the_generic_renderer(
 
 
 @pytest.mark.parametrize(
-    ("number", "ref", "custom"),
+    ("number", "time", "ref", "tags", "custom"),
     [
-        ("", "x y", "null"),
-        ("12 ab", "line\nbreak", "[1]"),
-        (b"a b", 5, '"text"'),
-        ("7", "co_aaaaaaaaaaaa", "{}"),
+        ("", 1_700_000_000, "x y", '["a"]', "null"),
+        ("12 ab", "next week", "line\nbreak", "not json", "[1]"),
+        (b"a b", 1_700_000_000.5, 5, "7", '"text"'),
+        ("7", 1_700_000_000_000, "co_aaaaaaaaaaaa", '{"k": 1}', "{}"),
+        (1, -(10**13), "co_aaaaaaaaaaaa", "[1, 2", "{bad json"),
     ],
 )
 def test_values_written_by_other_means_are_shown_as_a_record_shows_them(
-    number: object, ref: object, custom: str
+    number: object, time: object, ref: object, tags: object, custom: object
 ) -> None:
-    """Text in a number column or a reference, or a custom value that is no object: SQLite
-    keeps what it is given. Quoted like any text, it cannot fake a pair or break the line,
-    and a list page shows it as the record's own page does."""
+    """Text in a number column, a time or a reference, a time that is no whole second of a
+    four-digit year, JSON columns holding no JSON: SQLite keeps what it is given. Quoted like
+    any text, it cannot fake a pair or break the line, and a list page shows it as the
+    record's own page does."""
     rows: list[tuple[object, ...]] = [
-        ("c_000000000001", "Ann", number, None, ref, None, custom, 0, 0),
-        ("c_000000000002", "Bo", 3, None, "co_bbbbbbbbbbbb", None, '{"a": 1}', 0, 0),
+        ("c_000000000001", "Ann", number, time, ref, tags, custom, 0, 0),
+        ("c_000000000002", "Bo", 3, 1_700_000_001, "co_bbbbbbbbbbbb", None, '{"a": 1}', 0, 0),
     ]
     _assert_lines_equal_the_generic_renderer(rows)

@@ -9,11 +9,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import orjson
-
 from crmkit import spec as S
 from crmkit.clock import iso
 from crmkit.render import LIST_JSON, NUMBER, OBJECT_JSON, PLAIN, REF, TIME, Column, Layout, Table
+from crmkit.render.values import stored_json
 from crmkit.store.db import Row
 
 _KINDS = {S.DATETIME: TIME, S.REF: REF, S.TAGS: LIST_JSON, S.JSON: OBJECT_JSON}
@@ -62,7 +61,10 @@ def shown(f: S.Field, value: Any) -> str:
     if f.type == S.DATETIME:
         return str(iso(value))
     if f.type == S.TAGS:
-        return ",".join(orjson.loads(value))
+        tags = stored_json(value)
+        if type(tags) is list and all(type(t) is str for t in tags):
+            return ",".join(tags)
+        return str(value)  # not a list of tags (written by other means): as stored
     if f.type == S.REF:
         return "%s/%s" % (f.ref, value)
     text = str(value)

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
-import orjson
-
 from crmkit.clock import iso, iso_texts
-from crmkit.render.values import pair_text, plain, quote, text_value
+from crmkit.render.values import pair_text, plain, quote, stored_json, text_value
 
 # What a stored column holds: how to show it in text and in JSON.
 PLAIN, NUMBER, TIME, REF, LIST_JSON, OBJECT_JSON = range(6)
@@ -78,7 +76,12 @@ def _text_column(label: str, values: Values, gaps: bool) -> Pieces:
 
 
 def _time_column(label: str, values: Values, gaps: bool) -> Pieces:
-    return _pieces(label, iso_texts(values), gaps)
+    try:
+        return _pieces(label, iso_texts(values), gaps)
+    except (TypeError, IndexError, ValueError):
+        # Not all whole seconds in range (written by other means): each shown as `iso` says,
+        # quoted as any text is.
+        return _text_column(label, [iso(v) for v in values], gaps)
 
 
 def _number_column(label: str, values: Values, gaps: bool) -> Pieces:
@@ -124,7 +127,7 @@ def _list_column(label: str, values: Values, gaps: bool) -> Pieces:
 
 
 def _list_part(raw: str) -> str | None:
-    value = orjson.loads(raw)
+    value = stored_json(raw)
     if value is None or value == []:
         return None  # an empty list is left out, like a null (as record_line does)
     if type(value) is list and all(type(v) is str for v in value):
@@ -137,7 +140,7 @@ def _list_part(raw: str) -> str | None:
 def _object_column(label: str, values: Values, gaps: bool) -> Pieces:
     # `label` is the key alone: an object shows one pair per key (custom.tier=gold), and
     # anything else stored there as `record_line` shows it.
-    shown = {raw: pair_text(label, orjson.loads(raw)) for raw in set(values) if raw is not None}
+    shown = {raw: pair_text(label, stored_json(raw)) for raw in set(values) if raw is not None}
     texts = [None if v is None else shown[v] for v in values]
     return _pieces(" ", texts, gaps or None in shown.values())
 
@@ -214,7 +217,7 @@ class Table:
                     elif kind == REF:
                         value = "%s/%s" % (c.ref, value)
                     elif kind == LIST_JSON or kind == OBJECT_JSON:
-                        value = orjson.loads(value)
+                        value = stored_json(value)
                 data[c.key] = value
             out.append(data)
         return out

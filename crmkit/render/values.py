@@ -47,6 +47,15 @@ def text_value(value: Any) -> str:
     return quote(s)
 
 
+def stored_json(raw: Any) -> Any:
+    """A JSON column's value, decoded; or, when it holds no JSON (written into the database
+    by other means), what it holds, so that a reply shows it rather than failing."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # also raised for a value that is not text (a number)
+        return raw
+
+
 def plain(s: str) -> bool:
     """`s` needs no quoting: same answer as `s and not NEEDS_QUOTE.search(s)`, faster. A
     printable string can only match the pattern through these four characters."""
