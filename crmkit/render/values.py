@@ -108,10 +108,20 @@ def record_line(data: Data) -> str:
 
 
 _LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# The other control characters: a path or value echoed in an error must not reach a terminal
+# raw (an escape sequence) or hide in the line (a NUL), so they are written as escapes.
+_CONTROLS = re.compile("[\x00-\x09\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def _control_escape(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    return "\\t" if ch == "\t" else "\\x%02x" % ord(ch)
 
 
 def one_line(s: str) -> str:
-    return _LINE_BREAKS.sub(" ", s)
+    """Text for a meta or error line: line breaks become spaces, other control characters
+    escapes."""
+    return _CONTROLS.sub(_control_escape, _LINE_BREAKS.sub(" ", s))
 
 
 def meta_line(text: str) -> str:
