@@ -62,11 +62,11 @@ def _id_routes() -> list[tuple[str, str]]:
 def test_matrix_covers_every_id_route():
     paths = {(m, p.split("/", 2)[2]) for m, p in _id_routes()}
     assert paths == {
-        ("GET", "{id:path}"),
-        ("PATCH", "{id:path}"),
-        ("DELETE", "{id:path}"),
-        ("GET", "{id:path}/activities"),
-        ("POST", "{id:path}/activities"),
+        ("GET", "{id:handle}"),
+        ("PATCH", "{id:handle}"),
+        ("DELETE", "{id:handle}"),
+        ("GET", "{id:handle}/activities"),
+        ("POST", "{id:handle}/activities"),
     }
     assert len(_id_routes()) == 15
 
@@ -77,7 +77,7 @@ def _requests(kind: str, id_: str) -> list[tuple[str, str, dict | None]]:
         if not template.startswith(f"/{PLURAL[kind]}/"):
             continue
         for shown in (id_, f"{kind}/{id_}"):
-            path = template.replace("{id:path}", shown)
+            path = template.replace("{id:handle}", shown)
             out.append((method, path, BODIES.get(method)))
             if method == "DELETE":
                 out.append((method, path + "?confirm=abc", None))

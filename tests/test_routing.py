@@ -114,3 +114,27 @@ async def test_record_routes_work_behind_a_root_path(api: Any) -> None:
     preflight = [(b"origin", b"https://claude.ai"), (b"access-control-request-method", b"POST")]
     assert await call("OPTIONS", "/api/mcp", *preflight) == 204
     assert (b"access-control-allow-origin", b"*") in sent[0]["headers"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/contacts/c_aaaaaaaaaaaa", "DELETE, GET, HEAD, PATCH"),
+        ("PUT", "/deals/deal/d_aaaaaaaaaaaa", "DELETE, GET, HEAD, PATCH"),
+        ("DELETE", "/contacts", "GET, HEAD, POST"),
+        ("DELETE", "/contacts/c_aaaaaaaaaaaa/activities", "GET, HEAD, POST"),
+        ("PATCH", "/companies/company/co_aaaaaaaaaaaa/activities", "GET, HEAD, POST"),
+        ("PUT", "/workspaces", "GET, HEAD, POST"),
+    ],
+)
+async def test_a_wrong_method_is_told_every_method_the_path_takes(
+    api: Any, method: str, path: str, allowed: str
+) -> None:
+    """One route per path: with a route per method, a PUT to update was told `GET, HEAD` and
+    steered away from PATCH; a DELETE under a record's activities was "no contact
+    c_.../activities"."""
+    token = await api.sign_in("methods@acme.com")
+    r = await api.request(method, path, token, headers={"Accept": "application/json"})
+    assert r.status_code == 405, r.text
+    assert sorted(r.headers["allow"].split(", ")) == allowed.split(", ")
+    assert sorted(r.json()["error"]["allowed"].split(", ")) == allowed.split(", ")

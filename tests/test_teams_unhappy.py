@@ -55,13 +55,13 @@ def fill(path: str, world: dict[str, str], workspace: str | None = None) -> str:
 
 def test_the_matrix_covers_every_route():
     served = {
-        (method, route.path.replace("{workspace_id:path}", "{w}"))
+        (method, route.path.replace("{workspace_id:handle}", "{w}"))
         for route in web.routes
         if isinstance(route, Route)
         for method in (route.methods or set()) - {"HEAD"}
     }
     listed = {
-        (m, p.replace("{u}", "{user_id:path}").replace("{i}", "{invite_id:path}"))
+        (m, p.replace("{u}", "{user_id:handle}").replace("{i}", "{invite_id:handle}"))
         for m, p, _, _ in ROUTES
     }
     assert served == listed

@@ -9,6 +9,7 @@ from crmkit.records import activities, auditlog
 from crmkit.render import Listing, Record
 from crmkit.web.body import Body, parse
 from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.routing import route
 
 
 class ActivityBody(Body):
@@ -70,11 +71,8 @@ async def audit_log(call: Call) -> Listing:
 def _routes() -> list[Route]:
     routes = []
     for rs in S.SPECS.values():
-        path = "/%s/{id:path}/activities" % rs.plural
-        routes += [
-            Route(path, endpoint(log_activity), methods=["POST"]),
-            Route(path, endpoint(record_activities), methods=["GET"]),
-        ]
+        path = "/%s/{id:handle}/activities" % rs.plural
+        routes.append(route(path, {"GET": record_activities, "POST": log_activity}))
     routes += [
         Route("/activities", endpoint(list_activities), methods=["GET"]),
         Route("/reminders", endpoint(reminders), methods=["GET"]),

@@ -11,6 +11,7 @@ from crmkit.clock import iso
 from crmkit.render import Document, Listing, Message, Record
 from crmkit.web.body import Body, parse
 from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.routing import route
 
 
 class CodeRequest(Body):
@@ -140,5 +141,5 @@ routes = [
     Route("/whoami", endpoint(whoami), methods=["GET"]),
     Route("/tokens", endpoint(list_tokens), methods=["GET"]),
     # `:path` so the full handle works too (DESIGN 2), as on the record routes.
-    Route("/tokens/{token_id:path}", endpoint(revoke_token), methods=["DELETE"]),
+    route("/tokens/{token_id:handle}", {"DELETE": revoke_token}),
 ]

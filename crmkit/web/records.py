@@ -16,8 +16,9 @@ from crmkit.records import deletes, listing, service
 from crmkit.render import Listing, Message, Record
 from crmkit.web import activities
 from crmkit.web.body import read_json
-from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.endpoint import Call, Handler
 from crmkit.web.record_bodies import parse_body
+from crmkit.web.routing import route
 
 _IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
 
@@ -96,28 +97,23 @@ async def delete_record(call: Call) -> Message:
     return Message([f"deleted {handle}"], {"deleted": handle})
 
 
-def _collection_routes(rs: S.RecordSpec) -> list[Route]:
-    base = "/" + rs.plural
-    return [
-        Route(base, endpoint(list_records), methods=["GET"]),
-        Route(base, endpoint(create_record), methods=["POST"]),
-    ]
+def _collection_route(rs: S.RecordSpec) -> Route:
+    return route("/" + rs.plural, {"GET": list_records, "POST": create_record})
 
 
-def _item_routes(rs: S.RecordSpec) -> list[Route]:
-    path = "/" + rs.plural + "/{id:path}"
-    return [
-        Route(path, endpoint(get_record), methods=["GET"]),
-        Route(path, endpoint(patch_record), methods=["PATCH"]),
-        Route(path, endpoint(delete_record), methods=["DELETE"]),
-    ]
+def _item_route(rs: S.RecordSpec) -> Route:
+    handlers: dict[str, Handler] = {
+        "GET": get_record,
+        "PATCH": patch_record,
+        "DELETE": delete_record,
+    }
+    return route("/" + rs.plural + "/{id:handle}", handlers)
 
 
 # A request tries the routes of its first path segment in this order (web/routing.py), a
-# regex match each: the lists first (the busiest); the activity routes before
-# /<type>s/{id:path}, which would take them.
+# regex match each: the lists first (the busiest), then the activity routes and the records.
 routes = [
-    *(r for rs in S.SPECS.values() for r in _collection_routes(rs)),
+    *(_collection_route(rs) for rs in S.SPECS.values()),
     *activities.routes,
-    *(r for rs in S.SPECS.values() for r in _item_routes(rs)),
+    *(_item_route(rs) for rs in S.SPECS.values()),
 ]

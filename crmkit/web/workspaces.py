@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import Route
-
 from crmkit.accounts import members, stepup, workspaces
 from crmkit.clock import iso
 from crmkit.render import Listing, Message, Record
 from crmkit.web.body import Body, parse
-from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.endpoint import Call
+from crmkit.web.routing import route
 
 
 class WorkspaceBody(Body):
@@ -223,30 +222,16 @@ async def remove_member(call: Call) -> Message:
     )
 
 
-async def workspaces_root(call: Call) -> Listing | Record:
-    """GET lists, POST creates (one route, so a wrong method's 405 names both)."""
-    if call.request.method == "POST":
-        return await create_workspace(call)
-    return await list_workspaces(call)
-
-
-async def workspace_item(call: Call) -> Record | Message:
-    """PATCH renames, DELETE deletes."""
-    if call.request.method == "DELETE":
-        return await delete_workspace(call)
-    return await rename_workspace(call)
-
-
-# Ids in the path may be bare (w_...) or handles (workspace/w_...), hence the `path`
-# convertor; the more specific routes come first so `/workspaces/{id}` cannot swallow them.
-W = "/workspaces/{workspace_id:path}"
+# Ids in the path may be bare (w_...) or handles (workspace/w_...): the `handle` convertor
+# (web/routing.py), which takes one id, so `/workspaces/{id}` cannot swallow the longer paths.
+W = "/workspaces/{workspace_id:handle}"
 routes = [
-    Route("/workspaces", endpoint(workspaces_root), methods=["GET", "POST"]),
-    Route(W + "/members/{user_id:path}/role", endpoint(set_role), methods=["POST"]),
-    Route(W + "/members/{user_id:path}", endpoint(remove_member), methods=["DELETE"]),
-    Route(W + "/members", endpoint(list_members), methods=["GET"]),
-    Route(W + "/invites/{invite_id:path}", endpoint(withdraw_invite), methods=["DELETE"]),
-    Route(W + "/invites", endpoint(invite), methods=["POST"]),
-    Route(W + "/tokens", endpoint(mint_token), methods=["POST"]),
-    Route(W, endpoint(workspace_item), methods=["PATCH", "DELETE"]),
+    route("/workspaces", {"GET": list_workspaces, "POST": create_workspace}),
+    route(W + "/members/{user_id:handle}/role", {"POST": set_role}),
+    route(W + "/members/{user_id:handle}", {"DELETE": remove_member}),
+    route(W + "/members", {"GET": list_members}),
+    route(W + "/invites/{invite_id:handle}", {"DELETE": withdraw_invite}),
+    route(W + "/invites", {"POST": invite}),
+    route(W + "/tokens", {"POST": mint_token}),
+    route(W, {"PATCH": rename_workspace, "DELETE": delete_workspace}),
 ]
