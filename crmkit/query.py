@@ -317,6 +317,21 @@ def _is_date(raw: str) -> bool:
 
 def parse_time(key: str, raw: str, now: int) -> int:
     """RFC 3339, a date (midnight UTC), `now`, or `now-7d` / `now+2h` (units s m h d w)."""
+    ts = time_or_none(raw, now)
+    if ts is None:
+        raise _bad(
+            f"{key} needs a time, got {raw[:40]!r}",
+            f"use RFC 3339 ({key}=gte:2026-01-31T09:00:00Z), a date (2026-01-31),"
+            " now, now-7d or now+2h (units s m h d w)",
+        )
+    if not 0 <= ts <= MAX_EPOCH:
+        raise _bad(f"{key} is out of range", "use a time between 1970 and 9999")
+    return ts
+
+
+def time_or_none(raw: str, now: int) -> int | None:
+    """`parse_time`'s reading of `raw` (seconds, not yet checked against the range), or None
+    when it is no time; bodies answer with errors of their own."""
     rel = _RELATIVE.match(raw)
     if rel:
         if rel.group(1) is None:
@@ -331,17 +346,10 @@ def parse_time(key: str, raw: str, now: int) -> int:
             raise ValueError(raw)
         parsed = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
-        raise _bad(
-            f"{key} needs a time, got {raw[:40]!r}",
-            f"use RFC 3339 ({key}=gte:2026-01-31T09:00:00Z), a date (2026-01-31),"
-            " now, now-7d or now+2h (units s m h d w)",
-        ) from None
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    ts = int(parsed.timestamp())
-    if not 0 <= ts <= MAX_EPOCH:
-        raise _bad(f"{key} is out of range", "use a time between 1970 and 9999")
-    return ts
+    return int(parsed.timestamp())
 
 
 def normalise_domain(raw: str) -> str:

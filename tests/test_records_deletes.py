@@ -118,3 +118,57 @@ async def test_deleting_a_company_unlinks_its_contacts(api, token):
     assert (await api.delete(f"{path}?confirm={confirm}", token)).status_code == 200
     r = await api.json("GET", f"/contacts/{c['handle']}", token)
     assert r.json()["data"]["company"] is None
+
+
+async def test_records_that_lose_a_link_get_a_new_version_an_audit_row_and_new_search_text(
+    api, token, clock
+):
+    """The foreign key's SET NULL changed records silently: their version stayed, so an
+    If-Match on it still went through, and neither the audit nor the search saw it."""
+    co = await create(api, token, "companies", {"name": "Initech"})
+    contact = await create(api, token, "contacts", {"name": "J", "company_id": co["handle"]})
+    deal = await create(
+        api,
+        token,
+        "deals",
+        {"title": "D", "company_id": co["handle"], "contact_id": contact["handle"]},
+    )
+    other = await create(api, token, "contacts", {"name": "K"})
+    assert records(await api.get("/contacts?search=initech", token)) != []
+    clock.advance(60)
+    path = f"/companies/{bare(co['handle'])}"
+    first = (await api.json("DELETE", path, token)).json()["error"]
+    assert first["message"].endswith(
+        "(its activities go with it; 1 contact, 1 deal lose their link to it)"
+    )
+    r = await api.delete(f"{path}?confirm={first['confirm']}", token)
+    assert r.status_code == 200
+    got_contact = (await api.json("GET", f"/contacts/{bare(contact['handle'])}", token)).json()[
+        "data"
+    ]
+    got_deal = (await api.json("GET", f"/deals/{bare(deal['handle'])}", token)).json()["data"]
+    for got in (got_contact, got_deal):
+        assert (
+            got["company"] is None
+            and got["version"] == 2
+            and got["updated_at"] != got["created_at"]
+        )
+    assert got_deal["contact"] == contact["handle"]  # the other link stays
+    assert (await api.json("GET", f"/contacts/{bare(other['handle'])}", token)).json()["data"][
+        "version"
+    ] == 1
+    stale = await api.json(
+        "PATCH",
+        f"/contacts/{bare(contact['handle'])}",
+        token,
+        json={"title": "x"},
+        headers={"If-Match": "1"},
+    )
+    assert stale.status_code == 412
+    audit = (await api.json("GET", "/audit?limit=10", token)).json()["data"]
+    by_target = {a["target"]: a for a in audit if a["action"].endswith(".update")}
+    for made in (contact, deal):
+        assert by_target[made["handle"]]["detail"] == f"company_id: {co['handle']} -> null"
+    deleted = next(a for a in audit if a["action"] == "company.delete")
+    assert deleted["detail"] == "unlinked: 1 contact, 1 deal"
+    assert records(await api.get("/contacts?search=initech", token)) == []

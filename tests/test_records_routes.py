@@ -124,6 +124,29 @@ async def test_contact_company_name_resolves_or_creates(api, token):
     assert c3["company"] == co["handle"]
 
 
+async def test_contact_company_given_as_a_handle_or_id_links_that_company(api, token):
+    """`company` reads back as a handle: sent back after a GET it must link, not create a
+    company named after the handle."""
+    co = await create(api, token, "companies", {"name": "Initech"})
+    made = await create(api, token, "contacts", {"name": "A", "company": co["handle"]})
+    assert made["company"] == co["handle"]
+    path = f"/contacts/{bare(made['handle'])}"
+    for sent in (co["handle"], bare(co["handle"])):
+        await api.patch(path, token, json={"company": None})
+        r = await api.json("PATCH", path, token, json={"company": sent})
+        assert r.status_code == 200 and r.json()["data"]["company"] == co["handle"]
+    assert await count(api.rt.db, "companies") == 1
+    other = await api.sign_in("other@elsewhere.com")
+    theirs = await create(api, other, "companies", {"name": "Theirs"})
+    before = await snapshot(api.rt.db)
+    for sent in (theirs["handle"], "company/co_aaaaaaaaaaaa"):
+        r = await api.json("PATCH", path, token, json={"company": sent})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_field", r.text
+        r = await api.json("POST", "/contacts", token, json={"name": "B", "company": sent})
+        assert r.status_code == 400, r.text
+    assert await snapshot(api.rt.db) == before
+
+
 async def test_patch_partial_and_null_clears(api, token):
     c = await create(api, token, "contacts", {**CONTACT, "phone": "+1 555", "custom": {"a": 1}})
     r = await api.json(
@@ -151,6 +174,41 @@ async def test_follow_up_set_and_cleared(api, token):
     assert r.json()["data"]["follow_up_at"] == "2026-10-01T09:00:00Z"
     r = await api.json("PATCH", f"/contacts/{c['handle']}", token, json={"follow_up_at": None})
     assert r.json()["data"]["follow_up_at"] is None
+
+
+async def test_body_times_take_relative_times_and_errors_give_a_body_example(api, token, clock):
+    """`"follow_up_at":"now+2d"` is what an agent setting a follow-up writes; a bad time's
+    hint shows a body's form, not a query's (`follow_up_at=gte:...`)."""
+    from crmkit.clock import iso
+
+    c = await create(api, token, "contacts", CONTACT)
+    path = f"/contacts/{c['handle']}"
+    for sent, stored in (("now+2d", clock.now() + 2 * 86_400), ("now", clock.now())):
+        r = await api.json("PATCH", path, token, json={"follow_up_at": sent})
+        assert r.status_code == 200 and r.json()["data"]["follow_up_at"] == iso(stored)
+    r = await api.json(
+        "POST", f"{path}/activities", token, json={"kind": "call", "body": "hi", "at": "now-1h"}
+    )
+    assert r.status_code == 201 and r.json()["data"]["at"] == iso(clock.now() - 3_600), r.text
+    before = await snapshot(api.rt.db)
+    for method, where, body, message in (
+        ("PATCH", path, {"follow_up_at": "tomorrow"}, "follow_up_at must be a time"),
+        ("PATCH", path, {"follow_up_at": "now+999999w"}, "follow_up_at is out of range"),
+        ("POST", "/deals", {"title": "x", "close_date": "2026-02-30"}, "close_date must be a"),
+        ("POST", "/deals", {"title": "x", "close_date": "now"}, "close_date must be a date"),
+        (
+            "POST",
+            f"{path}/activities",
+            {"kind": "call", "body": "x", "at": "soon"},
+            "at must be a time",
+        ),
+    ):
+        r = await api.json(method, where, token, json=body)
+        error = r.json()["error"]
+        assert r.status_code == 400 and error["message"].startswith(message), r.text
+        assert "=gte:" not in error["hint"], error
+        assert "2026-" in error["hint"] or "between 1970 and 9999" in error["hint"], error
+    assert await snapshot(api.rt.db) == before
 
 
 async def test_stale_version_is_412_and_changes_nothing(api, token):

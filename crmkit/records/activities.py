@@ -47,11 +47,7 @@ async def log(
             f"body must be 1-{BODY_MAX} characters", 'e.g. "body":"Called, wants a quote"'
         )
     now = rt.clock.now()
-    when = now
-    if at is not None:
-        if at.startswith("now"):
-            raise InvalidField("at must be an RFC 3339 time", '"at":"2026-06-10T09:00:00Z"')
-        when = body_time("at", at, now)
+    when = now if at is None else body_time("at", at, now)
     id_ = record_id(rs, raw_id)
     async with rt.db.write() as tx:
         if id_ is None or not await records_store.exists(tx, rs, who.workspace_id, id_):

@@ -12,6 +12,7 @@ from crmkit import spec as S
 from crmkit.accounts import audit
 from crmkit.errors import ConfirmationRequired, InvalidConfirmation
 from crmkit.principal import Principal
+from crmkit.records import service
 from crmkit.records.service import not_found, record_id
 from crmkit.runtime import Runtime
 from crmkit.store import records as store
@@ -54,8 +55,10 @@ async def delete(
     path = f"/{rs.plural}/{id_}"
     if confirm is None:
         token = _token(rt, who, handle)
+        links = _links_text(await service.count_links(rt.db, who, rs, id_))
         raise ConfirmationRequired(
-            f"deleting {handle} needs confirmation (its activities go with it)",
+            f"deleting {handle} needs confirmation (its activities go with it"
+            + (f"; {links} lose their link to it)" if links else ")"),
             f"confirm with the user, then repeat: DELETE {path}?confirm={token} (valid 10 minutes)",
             extra={"confirm": token},
         )
@@ -63,14 +66,25 @@ async def delete(
     async with rt.db.write() as tx:
         if not await store.exists(tx, rs, who.workspace_id, id_):
             raise not_found(rs, raw_id)
+        links = _links_text(await service.unlink(rt, tx, who, rs, id_))
         removed = await store.delete(tx, rs, who.workspace_id, id_)
+        detail = [f"activities removed: {removed}"] if removed else []
+        detail += [f"unlinked: {links}"] if links else []
         await audit.record(
             tx,
             workspace_id=who.workspace_id,
             at=rt.clock.now(),
             action=f"{rs.kind}.delete",
             target=handle,
-            detail=f"activities removed: {removed}" if removed else None,
+            detail="; ".join(detail) or None,
             actor=who,
         )
     return handle
+
+
+def _links_text(counts: dict[str, int]) -> str:
+    """Plural -> count as "2 contacts, 1 deal"."""
+    return ", ".join(
+        "%d %s" % (n, plural if n != 1 else S.BY_PLURAL[plural].kind)
+        for plural, n in sorted(counts.items())
+    )

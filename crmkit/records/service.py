@@ -20,7 +20,7 @@ from crmkit.records.views import shown, value_of, view
 from crmkit.runtime import Runtime
 from crmkit.store import records as store
 from crmkit.store import search
-from crmkit.store.db import Row, Tx
+from crmkit.store.db import Database, Row, Tx
 
 
 @dataclass
@@ -78,10 +78,16 @@ async def _check_refs(tx: Tx, who: Principal, rs: S.RecordSpec, values: dict[str
 
 
 async def _company_from_name(rt: Runtime, tx: Tx, who: Principal, name: str) -> str:
-    """`"company": "Acme"` (or "acme.com") on a contact: the matching company, else a new one."""
+    """`"company": "Acme"` (or "acme.com") on a contact: the matching company, else a new one.
+    A company's handle or id (as replies show `company`) names that company: sent back after
+    a GET, it must link, not create a company called "company/co_..." (`_check_refs` then
+    answers 400 if it is not one of this workspace's)."""
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidField("company must be a name of 1-200 characters", '"company":"Acme"')
+    as_id = bare_id(name, "company", S.COMPANY.prefix)
+    if as_id is not None:
+        return as_id
     companies = S.COMPANY
     looks_like_domain = "." in name and " " not in name
     if looks_like_domain:
@@ -285,3 +291,38 @@ def _indexed(rs: S.RecordSpec) -> set[str]:
     if rs.kind == "contact":
         names.add("company_id")
     return names
+
+
+def _references(rs: S.RecordSpec) -> list[tuple[S.RecordSpec, str]]:
+    """(record type, field) of every reference to a record of `rs`."""
+    return [
+        (other, f.name)
+        for other in S.SPECS.values()
+        for f in other.fields
+        if f.type == S.REF and f.ref == rs.kind
+    ]
+
+
+async def count_links(db: Database, who: Principal, rs: S.RecordSpec, id_: str) -> dict[str, int]:
+    """How many records of each type point at this one (plural -> count, non-zero only)."""
+    counts: dict[str, int] = {}
+    for other, name in _references(rs):
+        n = await store.count_pointing_at(db, other, name, who.workspace_id, id_)
+        if n:
+            counts[other.plural] = counts.get(other.plural, 0) + n
+    return counts
+
+
+async def unlink(rt: Runtime, tx: Tx, who: Principal, rs: S.RecordSpec, id_: str) -> dict[str, int]:
+    """Before a delete: every record that points at this one drops the link as a PATCH to
+    null would (a new version, updated_at, an audit diff, its search text), not silently
+    through the foreign key's SET NULL, which left an If-Match on the old version valid.
+    Returns how many of each type (plural -> count)."""
+    counts: dict[str, int] = {}
+    for other, name in _references(rs):
+        rows = await store.pointing_at(tx, other, name, who.workspace_id, id_)
+        for row in rows:
+            await _update(rt, tx, who, other, row, {name: None}, None)
+        if rows:
+            counts[other.plural] = counts.get(other.plural, 0) + len(rows)
+    return counts

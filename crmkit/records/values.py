@@ -7,14 +7,15 @@ and turn values into what the database stores.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import orjson
 
 from crmkit import spec as S
-from crmkit.errors import InvalidField, InvalidQuery
+from crmkit.errors import InvalidField
 from crmkit.ids import bare_id
-from crmkit.query import MAX_EPOCH, normalise_domain, parse_time
+from crmkit.query import MAX_EPOCH, normalise_domain, time_or_none
 
 MAX_TAGS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -72,19 +73,13 @@ def clean(rs: S.RecordSpec, f: S.Field, value: Any, now: int) -> Any:
             )
         return value
     if t == S.DATE:
-        if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", value) or not _real_day(value):
             raise _bad(
                 name, f"must be a date YYYY-MM-DD, got {value[:40]!r}", f'"{name}":"2026-06-30"'
             )
-        body_time(name, value, now)  # checks it is a real calendar day
         return value
     if t == S.DATETIME:
-        if value.startswith("now"):
-            raise _bad(name, "must be an RFC 3339 time", f'"{name}":"2026-06-10T09:00:00Z"')
-        ts = body_time(name, value, now)
-        if not 0 <= ts <= MAX_EPOCH:
-            raise _bad(name, "is out of range", "use a time between 1970 and 9999")
-        return ts
+        return body_time(name, value, now)
     if t == S.MONEY:
         if value < 0:
             raise _bad(name, "must be >= 0 (integer cents)", f'"{name}":500000 is $5,000.00')
@@ -114,11 +109,27 @@ def clean(rs: S.RecordSpec, f: S.Field, value: Any, now: int) -> Any:
 
 
 def body_time(name: str, value: str, now: int) -> int:
-    """RFC 3339 or a date, for a body field: the query parser's rules, a body's error code."""
+    """A time in a body: RFC 3339, a date (midnight UTC), `now` or `now+2d` (as queries take
+    them, so `"follow_up_at":"now+3d"` works), with a body's error and example."""
+    ts = time_or_none(value, now)
+    if ts is None:
+        raise _bad(
+            name,
+            f"must be a time, got {value[:40]!r}",
+            f'use RFC 3339 ("{name}":"2026-06-10T09:00:00Z"), a date ("2026-06-10"), now,'
+            " or now+2d / now-1h (units s m h d w)",
+        )
+    if not 0 <= ts <= MAX_EPOCH:
+        raise _bad(name, "is out of range", "use a time between 1970 and 9999")
+    return ts
+
+
+def _real_day(value: str) -> bool:
     try:
-        return parse_time(name, value, now)
-    except InvalidQuery as exc:
-        raise InvalidField(exc.message, exc.hint) from None
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _tags(value: list[str]) -> str | None:

@@ -36,6 +36,27 @@ async def get(conn: Conn, rs: S.RecordSpec, workspace_id: str, id_: str) -> Row 
     )
 
 
+async def pointing_at(
+    tx: Tx, rs: S.RecordSpec, field: str, workspace_id: str, id_: str
+) -> list[Row]:
+    """The records of `rs` whose reference `field` names `id_` (each reference is indexed)."""
+    return await tx.all(
+        "SELECT %s FROM %s WHERE workspace_id = ? AND %s = ? ORDER BY seq"
+        % (columns(rs), rs.table, field),
+        (workspace_id, id_),
+    )
+
+
+async def count_pointing_at(
+    conn: Conn, rs: S.RecordSpec, field: str, workspace_id: str, id_: str
+) -> int:
+    row = await conn.one(
+        "SELECT count(*) FROM %s WHERE workspace_id = ? AND %s = ?" % (rs.table, field),
+        (workspace_id, id_),
+    )
+    return int(row[0]) if row else 0
+
+
 async def by_upsert_key(tx: Tx, rs: S.RecordSpec, workspace_id: str, value: str) -> Row | None:
     if rs.upsert_key == "email":
         return await tx.one(
