@@ -228,6 +228,9 @@ async def test_malformed_authorization_headers(api: Any) -> None:
         err = assert_error(r, 401, "invalid_token")
         assert r.headers["www-authenticate"] == "Bearer"
         assert "/auth/request" in err["hint"]
+        # a token sent without its scheme is told how to send it, not just to sign in again
+        scheme_ok = value.lower().startswith("bearer ") and value.strip() != "Bearer"
+        assert ("send it as Authorization" in err["hint"]) is not scheme_ok, (value, err)
     assert await api.rt.db.all("SELECT * FROM tokens") == before
     # The scheme is case-insensitive, as RFC 7235 says.
     r = await api.get("/whoami", headers={"Authorization": f"bearer {token}"})

@@ -388,3 +388,25 @@ def test_record_ids_are_twelve_uniform_base32_letters() -> None:
     # every letter of the alphabet turns up in every position: no bits are lost or fixed
     for pos in range(2, 14):
         assert len({i[pos] for i in ids}) == 32
+
+
+@pytest.mark.parametrize(
+    ("accept", "as_json"),
+    [
+        ("application/json", True),
+        ("application/json, text/plain", True),
+        ("text/plain, application/json", True),
+        ("application/json;q=0.1, text/plain", False),
+        ("text/plain;q=0.5, application/json;q=0.9", True),
+        ("application/json; q=0", False),
+        ("application/json;q=0.5, */*;q=0.1", True),
+        ("application/json;q=0.5, text/*", False),
+        ("application/json;q=oops", False),
+        ("text/html, */*", False),
+        ("", False),
+    ],
+)
+def test_accept_quality_values_choose_between_text_and_json(accept: str, as_json: bool) -> None:
+    from crmkit.render import wants_json
+
+    assert wants_json("", accept) is as_json

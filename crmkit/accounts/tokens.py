@@ -99,8 +99,13 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
     scheme, _, raw = authorization.partition(" ")
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw:
+        # The token itself may be fine (`Authorization: ck_...`): say how to send it rather
+        # than to sign in again.
         raise Unauthorized(
-            "the Authorization header must be 'Bearer <token>'", code="invalid_token"
+            "the Authorization header must be 'Bearer <token>'",
+            "send it as Authorization: Bearer <token> (tokens start with ck_); to get one,"
+            ' POST /auth/request {"email":...} then POST /auth/verify {"email":...,"code":...}',
+            code="invalid_token",
         )
     row = await store.token_for_auth(rt.db, hash_token(raw))
     if row is None or row[6] is not None or row[10] is None:

@@ -127,7 +127,30 @@ def wants_json(query_string: str, accept: str) -> bool:
             allowed=("text", "json"),
             code="invalid_format",
         )
-    return "application/json" in accept
+    return "application/json" in accept and ("q=" not in accept or _json_preferred(accept))
+
+
+def _json_preferred(accept: str) -> bool:
+    """With quality values: JSON when its q is above 0 and at least that of text (text/plain,
+    text/* or */*), so `application/json;q=0.1, text/plain` gets text. Without any, naming
+    JSON is enough, as it always was."""
+    json_q = text_q = 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        media = media.lower()
+        if media == "application/json":
+            json_q = max(json_q, q)
+        elif media in ("text/plain", "text/*", "*/*"):
+            text_q = max(text_q, q)
+    return json_q > 0 and json_q >= text_q
 
 
 def wants_json_lenient(query_string: str, accept: str) -> bool:
@@ -135,7 +158,7 @@ def wants_json_lenient(query_string: str, accept: str) -> bool:
     try:
         return wants_json(query_string, accept)
     except CrmError:
-        return "application/json" in accept
+        return wants_json("", accept)
 
 
 # --- text -------------------------------------------------------------------------------------
