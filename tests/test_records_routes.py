@@ -402,3 +402,20 @@ async def test_odd_times_and_json_written_around_the_api_still_show(api, token, 
     assert r.status_code == 200, r.text
     audit = (await api.json("GET", f"/audit?target={handle}", token)).json()["data"][0]
     assert audit["detail"] == "tags: vip, gold -> vip; custom: {bad -> null"
+
+
+async def test_a_reference_sent_by_the_name_replies_show_names_the_field_to_write(api, token):
+    contact = await create(api, token, "contacts", {"name": "J"})
+    deal = await create(api, token, "deals", {"title": "D"})
+    before = await snapshot(api.rt.db)
+    for key in ("company", "contact"):
+        r = await api.json("PATCH", f"/deals/{bare(deal['handle'])}", token, json={key: "x"})
+        error = r.json()["error"]
+        assert r.status_code == 400 and error["code"] == "unknown_field"
+        assert f"a body writes {key}_id" in error["message"] and f'"{key}_id":' in error["hint"]
+    assert await snapshot(api.rt.db) == before
+    # on a contact, `company` stays the find-or-create convenience
+    r = await api.json(
+        "PATCH", f"/contacts/{bare(contact['handle'])}", token, json={"company": "A"}
+    )
+    assert r.status_code == 200 and r.json()["data"]["company"].startswith("company/co_")

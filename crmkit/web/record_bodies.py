@@ -44,6 +44,19 @@ def refuse_read_only(rs: S.RecordSpec, data: Any) -> None:
         # `version` is read-only as a field, but a body may carry it as the expected version.
         if reason is None and f is not None and not f.writable and key != "version":
             reason = "set by crmkit"
+        if (
+            reason is None
+            and key not in body_model(rs).model_fields  # a contact's `company` name is
+            and (ref := rs.field(key + "_id")) is not None
+        ):
+            # Replies show a reference without `_id` (`company=company/co_...`): an agent
+            # sending back what it read is told the name to write.
+            raise InvalidField(
+                f"{key!r} is how replies show {ref.name}; a body writes {ref.name}",
+                f'send "{ref.name}":"{ref.ref}/..." (a handle or bare id), or null to clear it',
+                allowed=allowed,
+                code="unknown_field",
+            )
         if reason is not None:
             raise InvalidField(
                 f"{key!r} cannot be written: {reason}",
