@@ -419,3 +419,21 @@ async def test_a_reference_sent_by_the_name_replies_show_names_the_field_to_writ
         "PATCH", f"/contacts/{bare(contact['handle'])}", token, json={"company": "A"}
     )
     assert r.status_code == 200 and r.json()["data"]["company"].startswith("company/co_")
+
+
+async def test_a_record_reply_carries_its_version_as_an_etag_that_if_match_takes(api, token):
+    made = await api.post("/contacts", token, json={"name": "E"})
+    assert made.headers["etag"] == '"1"'
+    handle = records(made)[0].split()[0]
+    path = f"/contacts/{bare(handle)}"
+    got = await api.json("GET", path, token)
+    assert got.headers["etag"] == '"1"'
+    patched = await api.patch(
+        path, token, json={"title": "x"}, headers={"If-Match": got.headers["etag"]}
+    )
+    assert patched.status_code == 200 and patched.headers["etag"] == '"2"'
+    stale = await api.patch(
+        path, token, json={"title": "y"}, headers={"If-Match": got.headers["etag"]}
+    )
+    assert stale.status_code == 412
+    assert "etag" not in (await api.get("/contacts", token)).headers  # a list has no one version

@@ -226,6 +226,9 @@ def respond(
 ) -> Response:
     if status is None:
         status = result.status if isinstance(result, Record | Message) else 200
+    if isinstance(result, Record) and type(version := result.data.get("version")) is int:
+        # The version as an entity tag: If-Match takes it back as sent ("3" or 3).
+        headers = {"ETag": '"%d"' % version, **(headers or {})}
     if as_json:
         return Response(to_json(result), status_code=status, media_type=JSON, headers=headers)
     return Response(to_text(result), status_code=status, media_type=TEXT, headers=headers)
