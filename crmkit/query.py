@@ -1,12 +1,14 @@
 """The ONLY parser of list queries: `field=[op:]value` params -> a typed, validated Plan.
 
 Every value is checked and converted here (times to epoch seconds, ids to bare ids, numbers to
-int), so the SQL builder only ever binds values it can trust the type of. Anything unknown or
+int, custom values to a CustomValue), so the SQL builder only ever binds values it can trust
+the type of. Anything unknown or
 malformed is an InvalidQuery (400) that lists what is allowed.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,11 +34,31 @@ _SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^-?\d{1,19}$")
+# A custom value that spells a number: JSON's syntax (ASCII digits, an optional fraction and
+# exponent), plus leading zeros, as 007 always was a number here. Not "1." or ".5": a reply
+# never writes a number that way.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_BOOLEANS = {"true": True, "false": False}
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 INT64 = 2**63 - 1
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 
-Value = str | int | float | None | tuple[str | int | float, ...]
+
+@dataclass(frozen=True)
+class CustomValue:
+    """A custom field's value in `custom.<key>=` or `in:`, and what it matches: the JSON string
+    spelled exactly `text`, a JSON number equal to `number` (when `text` spells one), and the
+    JSON boolean `boolean` (when `text` is true or false). Those are the values a reply writes
+    as `text` (custom.f=1.5, custom.b=true): what a reply shows is what a filter finds. A
+    number never matches true or false, which json_extract reads as 1 and 0 but a reply writes
+    as words."""
+
+    text: str
+    number: int | float | None = None
+    boolean: bool | None = None
+
+
+Value = str | int | float | None | CustomValue | tuple[str | int | float | CustomValue, ...]
 
 
 @dataclass(frozen=True)
@@ -243,9 +265,33 @@ def _value(field: S.Field, key: str, op: str, raw: str, now: int) -> Value:
         if any(len(i) > 64 for i in items):
             raise _bad(f"a tag in {key} is longer than 64 characters", "tags are short labels")
         return tuple(items)
+    if field.type == S.JSON:
+        if op == "in":
+            return tuple(custom_value(item) for item in _items(key, raw))
+        if op in ("eq", "ne"):
+            return custom_value(raw)
+        # A range compares numbers with numbers, and anything else as text with text.
+        number = custom_number(raw)
+        return raw if number is None else number
     if op == "in":
         return tuple(_one(field, key, item, now) for item in _items(key, raw))
     return _one(field, key, raw, now)
+
+
+def custom_number(raw: str) -> int | float | None:
+    """The number a custom value spells, if any: an int within SQLite's 64 bits, else a float
+    (as SQLite reads a longer JSON integer); None for text, and for a number too large for a
+    float, which no JSON value SQLite reads can equal."""
+    if not _NUMBER.fullmatch(raw):
+        return None
+    if _INT.fullmatch(raw) and abs(int(raw)) <= INT64:
+        return int(raw)
+    number = float(raw)
+    return number if math.isfinite(number) else None
+
+
+def custom_value(raw: str) -> CustomValue:
+    return CustomValue(raw, custom_number(raw), _BOOLEANS.get(raw))
 
 
 def _items(key: str, raw: str) -> list[str]:
@@ -298,10 +344,6 @@ def _one(field: S.Field, key: str, raw: str, now: int) -> str | int | float:
         return raw.lower()
     if t == S.DOMAIN:
         return normalise_domain(raw)
-    if t == S.JSON:
-        if _INT.match(raw) and abs(int(raw)) <= INT64:
-            return int(raw)
-        return raw
     return raw
 
 

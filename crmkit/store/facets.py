@@ -14,16 +14,19 @@ all of its records.
 Facets: `tags` (one row per distinct tag, as json_each() lists them) and `custom.<key>` (one
 per top-level key a filter can name, its value exactly as the filter's json_extract() reads
 it: text, a number, 1/0 for true/false, minified JSON for a list or an object; the first of
-duplicated keys), and whether it is a JSON number. The triggers in 0008 keep them from every
-write path, so both paths answer alike."""
+duplicated keys), and whether it is a JSON number (so true and false, stored as 1 and 0, are
+the rows with a number for value and the flag unset: no other column is needed to tell them
+from numbers). The triggers in 0008 keep them from every write path, so both paths answer
+alike."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from crmkit import spec as S
-from crmkit.query import Filter, Plan
+from crmkit.query import CustomValue, Filter, Plan
 
 _OPS = {S.TAGS: frozenset({"eq", "in"}), S.JSON: frozenset({"eq", "in", "gt", "gte", "lt", "lte"})}
 _SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -33,9 +36,43 @@ def table(rs: S.RecordSpec) -> str:
     return rs.table + "_facets"
 
 
-def custom_values(value: Any) -> list[Any]:
-    """A custom value that looks like a number matches the JSON number and the string."""
-    return [value, str(value)] if isinstance(value, int) else [value]
+Sql = tuple[str, list[Any]]
+
+
+def _unique(values: Iterable[Any]) -> list[Any]:
+    return list(dict.fromkeys(values))  # 1 and 1.0 are one: SQL compares numbers by value
+
+
+def _custom_values(items: Sequence[CustomValue]) -> tuple[list[Any], list[Any], list[Any]]:
+    """The texts, numbers and booleans (as json_extract reads them: 1, 0) `items` match."""
+    texts = _unique(i.text for i in items)
+    numbers = _unique(i.number for i in items if i.number is not None)
+    booleans = _unique(int(i.boolean) for i in items if i.boolean is not None)
+    return texts, numbers, booleans
+
+
+def _in(expr: Sql, values: list[Any]) -> Sql:
+    sql, params = expr
+    if len(values) == 1:
+        return "%s = ?" % sql, [*params, *values]
+    return "%s IN (%s)" % (sql, ", ".join("?" * len(values))), [*params, *values]
+
+
+def custom_equal(items: Sequence[CustomValue], value: Sql, number: Sql, boolean: Sql) -> Sql:
+    """Whether a custom value equals one of `items` (query.CustomValue), by the JSON path and
+    the index alike: `value` reads it as json_extract does (true and false as 1 and 0, text
+    as text: SQLite never finds text equal to a number), `number` says it is a JSON number and
+    `boolean` a JSON true or false. A literal matches the string spelled the same, an equal
+    number and the boolean it names; so `1` matches neither true nor "1.0", and `true` not 1."""
+    texts, numbers, booleans = _custom_values(items)
+    parts = [_in(value, texts)]
+    for values, kind in ((numbers, number), (booleans, boolean)):
+        if values:
+            sql, params = _in(value, values)
+            parts.append(("(%s AND %s)" % (sql, kind[0]), [*params, *kind[1]]))
+    if len(parts) == 1:
+        return parts[0]
+    return "(%s)" % " OR ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]
 
 
 # A list counts at most this many of its filters in the index to find the rarest.
@@ -59,10 +96,18 @@ def _facet(f: Filter) -> str:
 
 def _values(f: Filter) -> list[Any]:
     """The values a record needs (one of) for `f`, as the index stores them, each once."""
+    items: list[Any] = list(f.value) if isinstance(f.value, tuple) else [f.value]
+    if f.type == S.JSON and f.op in ("eq", "in"):
+        items = []
+        for item in _customs(f):
+            boolean = None if item.boolean is None else int(item.boolean)
+            items += [v for v in (item.number, boolean) if v is not None] + [item.text]
+    return _unique(items)  # text is never equal to a number: "1" and 1 both stay
+
+
+def _customs(f: Filter) -> list[CustomValue]:
     items = list(f.value) if isinstance(f.value, tuple) else [f.value]
-    if f.type == S.JSON:
-        items = [v for item in items for v in custom_values(item)]
-    return list(dict.fromkeys(items))
+    return [i for i in items if isinstance(i, CustomValue)]
 
 
 # tags=a,b,... counts this many of its tags (the first ones) to find a rare one: each count
@@ -74,18 +119,29 @@ def _match(f: Filter, values: list[Any], row: str = "") -> tuple[str, list[Any]]
     """The condition on an index row's value for `f` (tags=: its first tag). A range on a
     number takes JSON numbers only, as the JSON filter does (not true/false, stored as 1/0);
     `value < ''` keeps its scan off the text values, which SQLite orders after every number.
-    A range on text compares as the JSON filter's does (numbers below any text). `row`: the
-    index table's alias and a dot, if any."""
+    A range on text takes text only, as the JSON filter does; `value >= ''` keeps it off the
+    numbers. Equality as the JSON filter's (`custom_equal`), after `value IN (...)` on every
+    value it may match: that is what finds the rows by the index (SQLite's planner would not
+    use it for the OR of kinds alone). `row`: the index table's alias and a dot, if any."""
     value = row + "value"
     if f.op in _SIGNS:
         sign = _SIGNS[f.op]
-        if isinstance(f.value, int):
+        if isinstance(f.value, int | float):
             upper = " AND %s < ''" % value if sign[0] == ">" else ""
             return "%s %s ?%s AND %snumber" % (value, sign, upper, row), [f.value]
-        return "%s %s ?" % (value, sign), [f.value]
+        lower = " AND %s >= ''" % value if sign[0] == "<" else ""
+        return "%s %s ?%s" % (value, sign, lower), [f.value]
     if f.type == S.TAGS and f.op == "eq":
         return "%s = ?" % value, values[:1]
-    return "%s IN (%s)" % (value, ", ".join("?" * len(values))), values
+    found = "%s IN (%s)" % (value, ", ".join("?" * len(values)))
+    if f.type != S.JSON or all(v.number is None and v.boolean is None for v in _customs(f)):
+        return found, values  # tags, or text alone: only text rows can match
+    # Numbers have `number` set; true and false are the rows with a number for value (1, 0)
+    # and `number` unset; only text rows have a text value.
+    kinds, params = custom_equal(
+        _customs(f), (value, []), (row + "number", []), ("NOT " + row + "number", [])
+    )
+    return "%s AND %s" % (found, kinds), [*values, *params]
 
 
 def counts_sql(

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from crmkit import spec as S
-from crmkit.query import Filter, Plan, like_pattern
+from crmkit.query import CustomValue, Filter, Plan, like_pattern
 from crmkit.store import facets
 
 COUNT_CAP = 1000
@@ -59,61 +59,88 @@ _CUSTOM = "CASE WHEN json_valid(custom) THEN custom END"
 _TAGS = "CASE WHEN json_valid(tags) THEN tags END"
 
 
+_SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
 def _expr(f: Filter) -> str:
-    if f.type == S.JSON:
-        return "json_extract(%s, ?)" % _CUSTOM
     if f.type == S.EMAIL:
         return "lower(%s)" % f.field  # members' emails are stored lower-cased already
     return f.field
 
 
-def _custom_path(f: Filter) -> list[Any]:
-    # The key was checked against [A-Za-z0-9_-] by the parser; quoting keeps dots literal.
-    return ['$."%s"' % f.custom_key] if f.type == S.JSON else []
-
-
 def filter_sql(f: Filter) -> tuple[str, list[Any]]:
     if f.type == S.TAGS:
         return _tags_sql(f)
-    expr, params = _expr(f), _custom_path(f)
+    if f.type == S.JSON:
+        return _custom_sql(f)
+    expr = _expr(f)
     op, value = f.op, f.value
     if op == "is":
-        return "%s IS NULL" % expr, params
+        return "%s IS NULL" % expr, []
     if op == "not":
-        return "%s IS NOT NULL" % expr, params
+        return "%s IS NOT NULL" % expr, []
     if op == "like":
         assert isinstance(value, str)
-        return "%s LIKE ? ESCAPE '\\'" % expr, [*params, like_pattern(value)]
+        return "%s LIKE ? ESCAPE '\\'" % expr, [like_pattern(value)]
     if op == "in":
         assert isinstance(value, tuple)
-        items = (
-            [v for item in value for v in facets.custom_values(item)]
-            if f.type == S.JSON
-            else [*value]
-        )
-        sql = "%s IN (%s)" % (expr, ", ".join("?" * len(items)))
+        sql = "%s IN (%s)" % (expr, ", ".join("?" * len(value)))
         if f.type == S.EMAIL and f.field == "email":
             sql = "email IS NOT NULL AND " + sql  # as for eq: the partial index applies
-        return sql, [*params, *items]
-    if f.type == S.JSON and op in ("eq", "ne") and isinstance(value, int):
-        both = "(%s = ? OR %s = ?)" % (expr, expr)
-        sql = both if op == "eq" else "NOT coalesce(%s, 0)" % both
-        return sql, [*params, value, *params, str(value)]
+        return sql, [*value]
     if op == "eq":
         if f.type == S.EMAIL and f.field == "email":
             # lets SQLite use the partial unique index on lower(email)
             return "email IS NOT NULL AND lower(email) = ?", [value]
-        return "%s = ?" % expr, [*params, value]
+        return "%s = ?" % expr, [value]
     if op == "ne":
-        return "%s IS NOT ?" % expr, [*params, value]
-    sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-    if f.type == S.JSON and isinstance(value, int):
-        # SQLite ranks any text above any number: compare numbers with numbers only.
-        sql = "json_type(%s, ?) IN ('integer', 'real') AND %s %s ?" % (_CUSTOM, expr, sign)
-        return sql, [*params, *params, value]
+        return "%s IS NOT ?" % expr, [value]
+    sign = _SIGNS[op]
     if f.type == S.EMAIL and f.field == "email":
         return "email IS NOT NULL AND lower(email) %s ?" % sign, [value]  # as for eq
-    return "%s %s ?" % (expr, sign), [*params, value]
+    return "%s %s ?" % (expr, sign), [value]
+
+
+_JSON_TYPE = "json_type(%s, ?)" % _CUSTOM
+
+
+def _custom_sql(f: Filter) -> tuple[str, list[Any]]:
+    """`custom.<key>=`: a value is matched as a reply writes it (query.CustomValue), as the
+    facet index matches it (store/facets.py), whose rows are the JSON's values."""
+    path = '$."%s"' % f.custom_key  # checked against [A-Za-z0-9_-]; quoting keeps dots literal
+    expr = "json_extract(%s, ?)" % _CUSTOM
+    op, value = f.op, f.value
+    if op == "is":
+        return "%s IS NULL" % expr, [path]
+    if op == "not":
+        return "%s IS NOT NULL" % expr, [path]
+    if op == "like":
+        assert isinstance(value, str)
+        # true and false as a reply writes them, not as json_extract's 1 and 0
+        shown = "CASE %s WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE %s END" % (
+            _JSON_TYPE,
+            expr,
+        )
+        return "%s LIKE ? ESCAPE '\\'" % shown, [path, path, like_pattern(value)]
+    if op in ("eq", "ne", "in"):
+        items = value if isinstance(value, tuple) else (value,)
+        sql, params = facets.custom_equal(
+            [i for i in items if isinstance(i, CustomValue)],
+            (expr, [path]),
+            (_JSON_TYPE + " IN ('integer', 'real')", [path]),
+            (_JSON_TYPE + " IN ('true', 'false')", [path]),
+        )
+        # ne: every record eq leaves out, those without the key (NULL) included
+        return (sql if op != "ne" else "NOT coalesce(%s, 0)" % sql), params
+    sign = _SIGNS[op]
+    if isinstance(value, int | float):
+        # SQLite ranks any text above any number: compare numbers with numbers only (not
+        # true and false either, which json_extract reads as 1 and 0).
+        sql = "%s IN ('integer', 'real') AND %s %s ?" % (_JSON_TYPE, expr, sign)
+        return sql, [path, path, value]
+    # ... and text with text only: `>= ''` leaves out the numbers, which rank below it.
+    lower = " AND %s >= ''" % expr if sign[0] == "<" else ""
+    return "%s %s ?%s" % (expr, sign, lower), [path, value, *([path] if lower else [])]
 
 
 _HAS_TAG = "EXISTS (SELECT 1 FROM json_each(%s) WHERE value = ?)" % _TAGS
