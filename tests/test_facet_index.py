@@ -507,3 +507,142 @@ async def test_beside_a_filter_with_its_own_index_the_smaller_side_is_read(
             assert ("contacts_facets" in page) is from_index, page
     finally:
         await db.close()
+
+
+# One custom value `v` per contact, of every kind a filter must tell apart, written as raw JSON
+# (1e3 as an exponent, 2.0 as a real); what a reply writes for each is in the comment.
+KINDS = {
+    "c_int5": "5",  # custom.v=5
+    "c_int1": "1",  # custom.v=1
+    "c_real": "1.5",  # custom.v=1.5
+    "c_real2": "2.0",  # custom.v=2.0
+    "c_neg": "-0.25",  # custom.v=-0.25
+    "c_exp": "1e3",  # custom.v=1000.0
+    "c_true": "true",  # custom.v=true
+    "c_false": "false",  # custom.v=false
+    "c_str5": '"5"',  # custom.v=5
+    "c_str1": '"1"',  # custom.v=1
+    "c_str15": '"1.5"',  # custom.v=1.5
+    "c_strtrue": '"true"',  # custom.v=true
+    "c_text": '"abc"',  # custom.v=abc
+    "c_null": "null",  # no pair
+}
+NONE = "c_nokey"  # custom {} (no pair)
+EVERY = {*KINDS, NONE}
+
+EQUAL = [
+    ("5", {"c_int5", "c_str5"}),
+    ("05", {"c_int5"}),  # the number 5; no string is spelled 05
+    ("1", {"c_int1", "c_str1"}),  # not true: a reply writes it as true
+    ("0", set()),  # not false
+    ("1.5", {"c_real", "c_str15"}),
+    ("1.50", {"c_real"}),
+    ("-0.25", {"c_neg"}),
+    ("2", {"c_real2"}),
+    ("2.0", {"c_real2"}),
+    ("1e3", {"c_exp"}),
+    ("1000", {"c_exp"}),
+    ("1000.0", {"c_exp"}),
+    ("true", {"c_true", "c_strtrue"}),
+    ("false", {"c_false"}),
+    ("True", set()),  # a word matches as spelled
+    ("abc", {"c_text"}),
+    ("in:1.5,true", {"c_real", "c_str15", "c_true", "c_strtrue"}),
+    ("in:5,false,abc", {"c_int5", "c_str5", "c_false", "c_text"}),
+    ("in:1,0", {"c_int1", "c_str1"}),
+    ("in:true,1", {"c_true", "c_strtrue", "c_int1", "c_str1"}),
+    ("in:-0.25,1e3,nothing", {"c_neg", "c_exp"}),
+]
+NUMBERS = {"c_int5": 5, "c_int1": 1, "c_real": 1.5, "c_real2": 2, "c_neg": -0.25, "c_exp": 1000}
+STRINGS = {"c_str5": "5", "c_str1": "1", "c_str15": "1.5", "c_strtrue": "true", "c_text": "abc"}
+RANGES = [
+    # numbers with numbers only: never true/false, never a string that looks like a number
+    *(
+        (f"{op}:{bound}", {c for c, n in NUMBERS.items() if test(n, bound)})
+        for op, test in (
+            ("gt", lambda n, b: n > float(b)),
+            ("gte", lambda n, b: n >= float(b)),
+            ("lt", lambda n, b: n < float(b)),
+            ("lte", lambda n, b: n <= float(b)),
+        )
+        for bound in ("1", "1.5", "0", "-0.25", "2.0", "1e3")
+    ),
+    # text with text only: never a number, nor true/false (json_extract's 1 and 0)
+    ("gt:abc", {"c_strtrue"}),
+    ("gte:abc", {"c_strtrue", "c_text"}),
+    ("lt:abc", {"c_str5", "c_str1", "c_str15"}),
+    ("lte:true", set(STRINGS)),
+    ("lt:true", set(STRINGS) - {"c_strtrue"}),
+]
+OTHERS = [
+    # like: the value as a reply writes it (numbers as SQLite writes them, same here)
+    ("like:5", {"c_int5", "c_real", "c_neg", "c_str5", "c_str15"}),
+    ("like:tru", {"c_true", "c_strtrue"}),
+    ("like:1", {"c_int1", "c_real", "c_exp", "c_str1", "c_str15"}),
+    ("like:.0", {"c_real2", "c_exp"}),
+    ("like:als", {"c_false"}),
+    ("is:null", {"c_null", NONE}),
+    ("not:null", set(KINDS) - {"c_null"}),
+]
+CUSTOM_CASES = [
+    *EQUAL,
+    # ne: exactly the records eq leaves out, those without the value included
+    *((f"ne:{q}", EVERY - found) for q, found in EQUAL if not q.startswith("in:")),
+    *RANGES,
+    *OTHERS,
+]
+
+
+@pytest.fixture(scope="module")
+def kinds_db(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return tmp_path_factory.mktemp("kinds") / "kinds.db"
+
+
+@pytest.fixture
+async def kinds(kinds_db: Path) -> Any:
+    """The contacts of KINDS (and one without the key) in w_1, reads traced."""
+    db = Database(str(kinds_db))
+    await db.open()
+    db.idle_turn = 0.0  # pages on the reader threads, where they are traced
+    if not await db.one("SELECT 1 FROM contacts LIMIT 1"):
+        async with db.write() as tx:
+            await tx.execute(
+                "INSERT INTO workspaces (id, name, plan, created_at) VALUES ('w_1', 'w', 'free', 0)"
+            )
+            rows = [(id_, '{"v": %s}' % raw) for id_, raw in KINDS.items()] + [(NONE, "{}")]
+            await tx.executemany(
+                "INSERT INTO contacts (id, workspace_id, name, custom, created_at, updated_at)"
+                " VALUES (?, 'w_1', 'n', ?, 0, 0)",
+                rows,
+            )
+    traced: list[str] = []
+    for reader in db._readers:
+        await reader.set_trace_callback(traced.append)
+    try:
+        yield db, traced
+    finally:
+        await db.close()
+
+
+@pytest.mark.parametrize(("value", "found"), CUSTOM_CASES, ids=[q for q, _ in CUSTOM_CASES])
+async def test_each_operator_matches_custom_values_as_a_reply_writes_them_by_either_path(
+    kinds: Any, value: str, found: set[str]
+) -> None:
+    """Integers, decimals, booleans and strings that look like them: eq, in and the ranges
+    read the facet index, and give what the JSON filter gives; ne, like and null checks read
+    the JSON only."""
+    db, traced = kinds
+    params = [("custom.v", value), ("limit", "50")]
+    by_json = await json_path_page(db, params)
+    assert (set(by_json[0]), by_json[1]) == (found, len(found))
+    traced.clear()
+    assert await pages(db, params, 1) == by_json
+    op = value.split(":")[0] if ":" in value else "eq"
+    read = [sql for sql in traced if "LIMIT 51" in sql or "LIMIT 1001" in sql]
+    indexed = [sql for sql in read if "contacts_facets" in sql]
+    if op in ("ne", "like", "is", "not"):
+        assert read and not indexed  # not an operator the index serves
+    elif found:
+        assert read and indexed == read  # the page came from the index
+    else:
+        assert not read  # the index's count of 0 answered alone
