@@ -3,9 +3,13 @@ custom and tag filters, sorting with ties, limits, and 400s that list what is al
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
-from tests.records_util import create, records
+from crmkit import query
+from crmkit.spec import SPECS
+from tests.records_util import bare, create, records
 
 DAY = 86400
 
@@ -317,3 +321,70 @@ async def test_non_ascii_digits_are_a_400_not_a_500(api, path):
     r = await api.json("GET", path, token)
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid_query"
+
+
+async def test_a_custom_pair_a_reply_shows_finds_its_record(api, token):
+    """The reviewer's contact, with a value of each kind beside: every `custom.<key>=<value>`
+    its line shows, sent back as a filter, finds it (and `ne:` leaves it out)."""
+    custom = {"f": 1.5, "bool": True, "s": "true", "n": 5, "t": "5", "neg": -0.25, "no": False}
+    custom |= {"big": 1e20, "one": 1.0, "zip": "02134", "word": "True", "zero": 0}
+    mine = await create(api, token, "contacts", {"name": "Kinds", "custom": custom})
+    await create(api, token, "contacts", {"name": "Other", "custom": {k: "x" for k in custom}})
+    [line] = records(await api.get(f"/contacts/{bare(mine['handle'])}", token))
+    pairs = [p.split("=", 1) for p in line.split() if p.startswith("custom.")]
+    assert "custom.bool=true custom.s=true" in line and len(pairs) == len(custom)
+    for key, value in pairs:
+        for op, names in (("", ["Kinds"]), ("in:", ["Kinds"]), ("ne:", ["Other"])):
+            r = await api.json("GET", f"/contacts?{key}={quote(op + value)}", token)
+            assert [d["name"] for d in r.json()["data"]] == names, (key, op, value)
+    for q, names in (
+        ("custom.f=gte:1.5", ["Kinds"]),
+        ("custom.f=gt:1.5", []),
+        ("custom.f=in:1.5,2", ["Kinds"]),
+        ("custom.bool=1", []),  # true is not the number 1 to a reader of custom.bool=true
+        ("custom.no=0", []),
+        ("custom.zero=false", []),
+        ("custom.bool=gt:0", []),  # nor has it an order among numbers
+        ("custom.t=gt:4", []),  # "5" is text: a range on a number compares numbers only
+        ("custom.zip=2134", []),  # the string 02134 is not the number 2134
+        ("custom.big=1e20", ["Kinds"]),
+        ("custom.one=1", ["Kinds"]),
+    ):
+        r = await api.json("GET", f"/contacts?{q}", token)
+        assert [d["name"] for d in r.json()["data"]] == names, q
+
+
+@pytest.mark.parametrize(
+    ("raw", "number", "boolean"),
+    [
+        ("5", 5, None),
+        ("007", 7, None),
+        ("-0", 0, None),
+        ("-0.25", -0.25, None),
+        ("1e3", 1000.0, None),
+        ("1E-2", 0.01, None),
+        ("9" * 25, float("9" * 25), None),  # past 64 bits: a float, as SQLite reads it
+        ("true", None, True),
+        ("false", None, False),
+        # text only: not how JSON or a reply writes a number or a boolean
+        ("1.", None, None),
+        (".5", None, None),
+        ("+5", None, None),
+        ("1_000", None, None),
+        ("\u0663", None, None),  # an Arabic-Indic digit: int() would take it
+        ("5\n", None, None),  # so would it a trailing newline
+        ("1e999", None, None),  # no float holds it
+        ("inf", None, None),
+        ("nan", None, None),
+        ("TRUE", None, None),
+    ],
+)
+def test_a_custom_value_is_its_text_and_what_else_it_spells(raw, number, boolean):
+    contacts = SPECS["contact"]
+    [f] = query.parse(contacts, [("custom.k", raw)], 0).filters
+    assert f.value == query.CustomValue(raw, number, boolean)
+    assert type(f.value.number) is type(number)  # 5, not 5.0: an int binds as an INTEGER
+    [f] = query.parse(contacts, [("custom.k", "in:" + raw)], 0).filters
+    assert f.value == (query.CustomValue(raw, number, boolean),)
+    [f] = query.parse(contacts, [("custom.k", "gte:" + raw)], 0).filters
+    assert f.value == (raw if number is None else number)  # ranges: a number, or text
