@@ -26,20 +26,20 @@ MAX_VALUE_LEN = 500
 MAX_IN_ITEMS = 100
 MAX_SEARCH_LEN = 200
 MAX_CUSTOM_KEY = 64
-_CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-_OP = re.compile(r"^([a-z]{2,6}):")
+_CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}\Z", re.ASCII)
+_OP = re.compile(r"^([a-z]{2,6}):", re.ASCII)
 # A "+" left unescaped in a URL arrives as a space: take "now 2h" as "now+2h".
-_RELATIVE = re.compile(r"^now(?:([+ -])(\d{1,6})([smhdw]))?$")
-_SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)$")
+_RELATIVE = re.compile(r"^now(?:([+ -])(\d{1,6})([smhdw]))?\Z", re.ASCII)
+_SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)\Z", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_INT = re.compile(r"^-?\d{1,19}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_INT = re.compile(r"^-?\d{1,19}\Z", re.ASCII)
 # A custom value that spells a number: JSON's syntax (ASCII digits, an optional fraction and
 # exponent), plus leading zeros, as 007 always was a number here. Not "1." or ".5": a reply
 # never writes a number that way.
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _BOOLEANS = {"true": True, "false": False}
-_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}\Z", re.ASCII)
 INT64 = 2**63 - 1
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 

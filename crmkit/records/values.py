@@ -18,9 +18,9 @@ from crmkit.ids import bare_id
 from crmkit.query import MAX_EPOCH, normalise_domain, time_or_none
 
 MAX_TAGS = 50
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9-]+(\.[a-z0-9-]+)+$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
+_DOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9-]+(\.[a-z0-9-]+)+\Z")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PREFIX = {"contact": "c", "company": "co", "deal": "d"}
 

@@ -21,7 +21,7 @@ access_log = logging.getLogger("crmkit.access")
 
 MAX_BODY = 1024 * 1024
 NO_STORE = (b"cache-control", b"no-store")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 # Query keys whose values are secrets: never written to the access log.
 SECRET_QUERY_KEYS = frozenset(
     {"code", "confirm", "token", "access_token", "refresh_token", "state"}

@@ -20,7 +20,7 @@ from crmkit.web.endpoint import Call, Handler
 from crmkit.web.record_bodies import parse_body
 from crmkit.web.routing import route
 
-_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+_IF_MATCH = re.compile(r'^(?:W/)?"?(\d{1,18})"?\Z', re.ASCII)
 
 
 def if_match(call: Call, body_version: int | None) -> int | None:
