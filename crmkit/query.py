@@ -39,6 +39,7 @@ _INT = re.compile(r"^-?\d{1,19}\Z", re.ASCII)
 # never writes a number that way.
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _BOOLEANS = {"true": True, "false": False}
+_ONCE = frozenset({"search", "sort", "limit", "cursor"})  # the parameters that are no filter
 _CURRENCY = re.compile(r"^[A-Za-z]{3}\Z", re.ASCII)
 INT64 = 2**63 - 1
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
@@ -109,11 +110,20 @@ def parse(rs: S.RecordSpec, params: Iterable[tuple[str, str]], now: int) -> Plan
     sort_raw: str | None = None
     limit = DEFAULT_LIMIT
     cursor: str | None = None
+    seen: set[str] = set()
     for key, value in params:
         if "\x00" in key or "\x00" in value:
             raise _bad("the query contains a NUL byte", "remove the %00 from the URL")
         if key == "format":
             continue
+        if key in _ONCE:
+            # Silently taking the last of two sorts or limits hides the mistake.
+            if key in seen:
+                raise _bad(
+                    f"{key} is given more than once",
+                    f"send {key}= once; only filters repeat (they are AND-ed)",
+                )
+            seen.add(key)
         if key == "search":
             search = _search(value)
         elif key == "sort":
@@ -128,7 +138,7 @@ def parse(rs: S.RecordSpec, params: Iterable[tuple[str, str]], now: int) -> Plan
                     f"too many filters (the limit is {MAX_FILTERS})",
                     "combine values with in:a,b or narrow the query with search=",
                 )
-            filters.append(_filter(rs, key, value, now))
+            filters.extend(_filters(rs, key, value, now))
             raw_filters.append((key, value))
     sort, descending = _sort(rs, sort_raw)
     # A search ranked by relevance and one sorted by a column page on different keys (a
@@ -197,6 +207,18 @@ def _sort(rs: S.RecordSpec, raw: str | None) -> tuple[str, bool]:
             allowed,
         )
     return found.name, descending
+
+
+def _filters(rs: S.RecordSpec, key: str, raw: str, now: int) -> list[Filter]:
+    """One parameter's filters: `created_at=2026-11-24` (a date, equal) means that whole day,
+    as a reader means it, so it becomes the day's range: midnight alone matches almost
+    nothing."""
+    f = _filter(rs, key, raw, now)
+    if f.type == S.DATETIME and f.op == "eq" and _is_date(raw.removeprefix("eq:")):
+        assert isinstance(f.value, int)
+        next_day = Filter(f.field, f.type, "lt", f.value + 86_400)
+        return [Filter(f.field, f.type, "gte", f.value), next_day]
+    return [f]
 
 
 def _filter(rs: S.RecordSpec, key: str, raw: str, now: int) -> Filter:

@@ -117,6 +117,13 @@ CASES = [
     ("created_at=gte:2026-09-22T14:13:20Z&created_at=lt:2026-09-23T14:13:20Z", ["Bravo"]),
     ("created_at=gte:2026-09-22T16:13:20%2B02:00&created_at=lt:2026-09-23", ["Bravo"]),
     ("follow_up_at=not:null", ["Alpha"]),
+    # a date where a time is equal means that whole day (UTC)
+    ("created_at=2026-09-22", ["Bravo"]),
+    ("created_at=eq:2026-09-23", ["Charlie 100%_off"]),
+    ("created_at=2026-09-20", []),
+    ("follow_up_at=2026-09-01", ["Alpha"]),
+    ("created_at=2026-09-22T14:13:20Z", ["Bravo"]),  # a time is still that second
+    ("created_at=2026-09-22T14:13:21Z", []),
     ("follow_up_at=lte:2026-09-01", ["Alpha"]),
     ("updated_at=ne:now", ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"][::-1]),
     # tags: every listed tag; in: any; ne: none; is:null: untagged
@@ -209,6 +216,10 @@ BAD = [
     ("amount_cents=%D9%A3", "whole number", None),  # an Arabic-Indic 3 is no ASCII digit
     ("amount_cents=5%0A", "whole number", None),  # nor does a trailing newline pass
     ("created_at=gte:now-7d%0A", "needs a time", None),
+    ("sort=title&sort=-title", "sort is given more than once", None),
+    ("limit=1&limit=2", "limit is given more than once", None),
+    ("search=a&search=b", "search is given more than once", None),
+    ("cursor=a&cursor=b", "cursor is given more than once", None),
     ("status=maybe", "cannot be", "allowed"),
     ("created_at=gte:yesterday", "needs a time", None),
     ("created_at=gte:now-7y", "needs a time", None),
