@@ -44,11 +44,11 @@ class Page:
     window_full: bool  # a search whose older matches were never looked at
 
 
-def _binding(plan: query.Plan, workspace_id: str) -> str:
-    return hashlib.sha256((workspace_id + "|" + plan.fingerprint).encode()).hexdigest()[:16]
+def _binding(fingerprint: str, workspace_id: str) -> str:
+    return hashlib.sha256((workspace_id + "|" + fingerprint).encode()).hexdigest()[:16]
 
 
-def _bad_cursor(message: str) -> BadRequest:
+def bad_cursor(message: str) -> BadRequest:
     return BadRequest(
         message,
         "send the same filters, search and sort as the request that gave you the cursor,"
@@ -67,21 +67,38 @@ class After:
     upto: int | None = None
 
 
-def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> After | None:
-    if plan.cursor is None:
-        return None
-    if len(plan.cursor) > MAX_CURSOR_LEN:
-        raise _bad_cursor("the cursor is not one crmkit issued")
+def sign_cursor(rt: Runtime, fingerprint: str, workspace_id: str, position: list[Any]) -> str:
+    """A cursor for the page after `position`, bound to the query `fingerprint` names (its
+    filters, search and sort: never its limit) in this workspace."""
+    return rt.signer(CURSOR_SALT).dumps([_binding(fingerprint, workspace_id), *position])
+
+
+def read_cursor(rt: Runtime, raw: str | None, fingerprint: str, workspace_id: str) -> list[Any]:
+    """The position a cursor carries; [] for none (the first page). Shared by every list
+    that pages (records, activities, reminders, the audit log): one cursor format, one 400."""
+    if raw is None:
+        return []
+    if len(raw) > MAX_CURSOR_LEN:
+        raise bad_cursor("the cursor is not one crmkit issued")
     try:
-        data = rt.signer(CURSOR_SALT).loads(plan.cursor)
+        data = rt.signer(CURSOR_SALT).loads(raw)
     except BadData:
-        raise _bad_cursor("the cursor is not one crmkit issued (it was changed or cut)") from None
-    if not (isinstance(data, list) and len(data) in (3, 4) and isinstance(data[2], str)):
-        raise _bad_cursor("the cursor is not one crmkit issued")
-    if data[0] != _binding(plan, workspace_id):
-        raise _bad_cursor("the cursor belongs to a query with other filters, search or sort")
-    upto = data[3] if len(data) == 4 and isinstance(data[3], int) else None
-    return After(data[1], data[2], upto)
+        raise bad_cursor("the cursor is not one crmkit issued (it was changed or cut)") from None
+    if not (isinstance(data, list) and len(data) > 1):
+        raise bad_cursor("the cursor is not one crmkit issued")
+    if data[0] != _binding(fingerprint, workspace_id):
+        raise bad_cursor("the cursor belongs to a query with other filters, search or sort")
+    return data[1:]
+
+
+def decode_cursor(rt: Runtime, plan: query.Plan, workspace_id: str) -> After | None:
+    position = read_cursor(rt, plan.cursor, plan.fingerprint, workspace_id)
+    if not position:
+        return None
+    if not (len(position) in (2, 3) and isinstance(position[1], str)):
+        raise bad_cursor("the cursor is not one crmkit issued")
+    upto = position[2] if len(position) == 3 and isinstance(position[2], int) else None
+    return After(position[0], position[1], upto)
 
 
 async def list_records(
@@ -99,10 +116,10 @@ async def list_records(
     if len(rows) > plan.limit:
         rows = rows[: plan.limit]
         last = rows[-1]
-        payload = [_binding(plan, who.workspace_id), last[-2], last[0]]  # sort key, id
+        key = [last[-2], last[0]]  # sort key, id
         if upto is not None:
-            payload.append(upto)
-        next_cursor = rt.signer(CURSOR_SALT).dumps(payload)
+            key.append(upto)
+        next_cursor = sign_cursor(rt, plan.fingerprint, who.workspace_id, key)
     return Page(
         rows=table(rs, rows, full=False),
         total=min(total, COUNT_CAP),
