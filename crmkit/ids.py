@@ -35,3 +35,30 @@ def bare_id(value: str, kind: str, prefix: str) -> str | None:
     if not body or len(body) > 64 or any(c not in _ALPHABET for c in body):
         return None
     return value
+
+
+# Every kind of handle crmkit writes, by kind: its ids' prefix. No prefix starts another
+# one's `<prefix>_`, so a bare id names its kind.
+PREFIXES = {
+    "contact": "c",
+    "company": "co",
+    "deal": "d",
+    "activity": "a",
+    "workspace": "w",
+    "user": "u",
+    "token": "t",
+    "invite": "i",
+}
+
+
+def any_handle(value: str, kinds: tuple[str, ...]) -> str | None:
+    """`contact/c_x` or the bare `c_x` -> the handle `contact/c_x`, for ids of any of `kinds`
+    (keys of PREFIXES); None when the value is neither of one of them."""
+    kind = value.partition("/")[0] if "/" in value else None
+    if kind is None:
+        by_prefix = {PREFIXES[k]: k for k in kinds}
+        kind = by_prefix.get(value.partition("_")[0])
+    if kind not in kinds:
+        return None
+    found = bare_id(value, kind, PREFIXES[kind])
+    return None if found is None else handle(kind, found)

@@ -435,3 +435,28 @@ def like_pattern(raw: str) -> str:
     """`like:` contains-match: `*` is the wildcard, `%` and `_` stay literal (escaped with \\)."""
     escaped = raw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return "%" + escaped.replace("*", "%") + "%"
+
+
+def fixed_params(
+    params: Iterable[tuple[str, str]], allowed: tuple[str, ...], route: str
+) -> dict[str, str]:
+    """The query of a route that takes a fixed few parameters (GET /audit, /activities,
+    /reminders): each name at most once, `format` left to the renderer. An unknown name is a
+    400 listing the allowed ones, as for record lists: a misspelt filter silently ignored
+    would answer with rows it was meant to leave out."""
+    found: dict[str, str] = {}
+    for key, value in params:
+        if "\x00" in key or "\x00" in value:
+            raise _bad("the query contains a NUL byte", "remove the %00 from the URL")
+        if key == "format":
+            continue
+        if key not in allowed:
+            raise _bad(
+                f"unknown parameter {key[:60]!r} for {route}",
+                f"use only the allowed parameters, e.g. {route}?{allowed[0]}=...",
+                (*allowed, "format"),
+            )
+        if key in found:
+            raise _bad(f"{key}= is given twice", f"give {key}= once")
+        found[key] = value
+    return found
