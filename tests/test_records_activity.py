@@ -118,7 +118,7 @@ async def test_reminders_order_and_overdue_flag(api, token, clock):
 
 async def test_reminders_empty(api, token):
     r = await api.get("/reminders", token)
-    assert r.text.startswith("# nothing is due\n")
+    assert r.text.startswith("# total: 0\n# nothing is due\n")
 
 
 @pytest.mark.parametrize(

@@ -42,15 +42,20 @@ async def insert(
     return row
 
 
-async def recent(
+async def page(
     db: Database,
     workspace_id: str,
     *,
     targets: list[str],
     kinds: list[str],
+    after: tuple[int, int] | None,
     limit: int,
-) -> list[Row]:
-    """Newest first (by `at`, then by when they were logged)."""
+    cap: int,
+) -> tuple[list[Row], int]:
+    """Up to limit + 1 rows (COLUMNS, then seq), newest first: by `at`, then by when they were
+    logged (seq, which no two share, so the order is total); `after`: the previous page's last
+    (at, seq). And how many match, counted up to cap + 1. An activity logged with a past `at`
+    joins the order behind a reader's cursor, never skipping or repeating another row."""
     if len(targets) == 1:
         # `+workspace_id`: keep the planner on activities_by_target (ids are unique anyway)
         where, params = ["target_id = ?", "+workspace_id = ?"], [targets[0], workspace_id]
@@ -62,27 +67,70 @@ async def recent(
     if kinds:
         where.append("kind IN (%s)" % ", ".join("?" * len(kinds)))
         params.extend(kinds)
-    return await db.many(
-        "SELECT %s FROM activities WHERE %s ORDER BY at DESC, seq DESC LIMIT %d"
-        % (COLUMNS, " AND ".join(where), limit),
-        params,
-        width=WIDTH,
+    cond = " AND ".join(where)
+    # The count rides along as an uncorrelated subquery (run once): one trip, and the total
+    # comes from the same snapshot as the rows.
+    count = "(SELECT count(*) FROM (SELECT 1 FROM activities WHERE %s LIMIT %d))" % (cond, cap + 1)
+    # A row value: SQLite turns it into a range on the (..., at, seq) index it walks.
+    keyset, keyset_params = ("(at, seq) < (?, ?)", [*after]) if after else ("1", [])
+    rows = await db.many(
+        "SELECT %s, seq, %s FROM activities WHERE %s AND %s ORDER BY at DESC, seq DESC LIMIT %d"
+        % (COLUMNS, count, cond, keyset, limit + 1),
+        [*params, *params, *keyset_params],
+        width=WIDTH + 2,
         numbers=(WIDTH - 1,),  # at
     )
+    if rows:
+        return rows, int(rows[0][-1])
+    if after is None:
+        return [], 0
+    row = await db.one("SELECT " + count, params)  # past the last page
+    return [], int(row[0]) if row else 0
 
 
-async def due(db: Database, workspace_id: str, until: int, limit: int) -> list[Row]:
-    """(kind, id, name or title, follow_up_at, follow_up_note) due by `until`, soonest first.
+async def due(
+    db: Database,
+    workspace_id: str,
+    until: int,
+    *,
+    after: tuple[int, str] | None,
+    limit: int,
+    cap: int,
+) -> tuple[list[Row], int]:
+    """Up to limit + 1 rows (kind, id, name or title, follow_up_at, follow_up_note) due by
+    `until`, soonest first (overdue ones lead), ties by id (unique across the three types: their
+    prefixes differ); `after`: the previous page's last (follow_up_at, id). And how many are
+    due, counted up to cap + 1.
 
-    One statement over the three tables, each served by its partial follow_up index."""
+    One statement over the three tables: each part comes in order from its partial follow_up
+    index, which ends with id (migration 0010), and SQLite merges the three."""
     parts: list[str] = []
+    counts: list[str] = []
     params: list[Any] = []
+    count_params: list[Any] = []
     for rs in S.SPECS.values():
+        cond = "workspace_id = ? AND follow_up_at IS NOT NULL AND follow_up_at <= ?"
+        counts.append(
+            "(SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d))"
+            % (rs.table, cond, cap + 1)
+        )
+        count_params.extend([workspace_id, until])
+        keyset = " AND (follow_up_at, id) > (?, ?)" if after else ""
         parts.append(
             "SELECT '%s' AS kind, id, %s AS label, follow_up_at, follow_up_note FROM %s"
-            " WHERE workspace_id = ? AND follow_up_at IS NOT NULL AND follow_up_at <= ?"
-            % (rs.kind, rs.title, rs.table)
+            " WHERE %s%s" % (rs.kind, rs.title, rs.table, cond, keyset)
         )
-        params.extend([workspace_id, until])
-    sql = " UNION ALL ".join(parts) + " ORDER BY follow_up_at, id LIMIT %d" % limit
-    return await db.many(sql, params, width=5, numbers=(3,))  # follow_up_at
+        params.extend([workspace_id, until, *(after or ())])
+    total = "min(%s, %d)" % (" + ".join(counts), cap + 1)
+    sql = (
+        "SELECT kind, id, label, follow_up_at, follow_up_note, %s FROM (%s"
+        " ORDER BY follow_up_at, id LIMIT %d) ORDER BY follow_up_at, id"
+        % (total, " UNION ALL ".join(parts), limit + 1)
+    )
+    rows = await db.many(sql, [*count_params, *params], width=6, numbers=(3,))  # follow_up_at
+    if rows:
+        return rows, int(rows[0][-1])
+    if after is None:
+        return [], 0
+    row = await db.one("SELECT " + total, count_params)  # past the last page
+    return [], int(row[0]) if row else 0

@@ -24,16 +24,24 @@ async def insert(
     )
 
 
-async def recent(
+async def page(
     db: Database,
     workspace_id: str,
     *,
-    by: str | None = None,
-    target: str | None = None,
-    action: str | None = None,
-    limit: int = 50,
-) -> list[Row]:
-    """(id, at, actor_email, actor_token, action, target, detail), newest first."""
+    by: str | None,
+    target: str | None,
+    action: str | None,
+    before: int | None,
+    limit: int,
+    cap: int,
+) -> tuple[list[Row], int]:
+    """Up to limit + 1 rows (id, at, actor_email, actor_token, action, target, detail, seq),
+    newest first: by seq, the order they were written in, which no two rows share and a new
+    row always joins at the front (so a page never skips or repeats one); `before`: the seq
+    of the previous page's last row. And how many rows match, counted up to cap + 1.
+
+    The log's own order is served by audit_by_workspace; a target's rows by audit_by_target
+    (migration 0010). `action` is an action crmkit writes, or `<kind>.*`."""
     where = ["workspace_id = ?"]
     params: list[object] = [workspace_id]
     if by is not None:
@@ -49,11 +57,21 @@ async def recent(
         else:
             where.append("action = ?")
             params.append(action)
-    params.append(limit)
-    return await db.many(
-        "SELECT id, at, actor_email, actor_token, action, target, detail FROM audit"
-        f" WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
-        params,
-        width=7,
+    cond = " AND ".join(where)
+    # The count rides along as an uncorrelated subquery (run once): one trip, and the total
+    # comes from the same snapshot as the rows.
+    count = f"(SELECT count(*) FROM (SELECT 1 FROM audit WHERE {cond} LIMIT {cap + 1}))"
+    after, after_params = ("seq < ?", [before]) if before is not None else ("1", [])
+    rows = await db.many(
+        f"SELECT id, at, actor_email, actor_token, action, target, detail, seq, {count}"
+        f" FROM audit WHERE {cond} AND {after} ORDER BY seq DESC LIMIT {limit + 1}",
+        [*params, *params, *after_params],
+        width=9,
         numbers=(1,),  # at
     )
+    if rows:
+        return rows, int(rows[0][-1])
+    if before is None:
+        return [], 0
+    row = await db.one("SELECT " + count, params)  # past the last page
+    return [], int(row[0]) if row else 0

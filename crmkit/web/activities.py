@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from crmkit import spec as S
-from crmkit.records import activities, auditlog
+from crmkit.records import activities, auditlog, feeds
 from crmkit.render import Listing, Record
 from crmkit.web.body import Body, parse
 from crmkit.web.endpoint import Call, endpoint
@@ -32,40 +32,38 @@ async def log_activity(call: Call) -> Record:
     return Record(data, meta=["created"], status=201, json_extra={"result": "created"})
 
 
-async def record_activities(call: Call) -> Listing:
-    rows = await activities.for_record(
-        call.rt, call.who, call.record_spec, call.request.path_params["id"], call.query("limit")
+def _listing(feed: feeds.Feed, empty: list[str]) -> Listing:
+    return Listing(
+        feed.rows,
+        total=feed.total,
+        total_is_lower_bound=feed.total_is_lower_bound,
+        next_cursor=feed.next_cursor,
+        empty=empty,
     )
-    return Listing(rows, total=len(rows), empty=["no activities yet"], with_total=False)
+
+
+async def record_activities(call: Call) -> Listing:
+    feed = await activities.for_record(
+        call.rt, call.who, call.record_spec, call.request.path_params["id"], call.query_items()
+    )
+    return _listing(feed, ["no activities yet"])
 
 
 async def list_activities(call: Call) -> Listing:
-    names = ("contact", "company", "deal", "kind")
-    rows = await activities.search(
-        call.rt, call.who, {n: call.query(n) for n in names}, call.query("limit")
-    )
-    return Listing(rows, empty=["no activities match"], with_total=False)
+    feed = await activities.search(call.rt, call.who, call.query_items())
+    return _listing(feed, ["no activities match"])
 
 
 async def reminders(call: Call) -> Listing:
-    rows = await activities.reminders(call.rt, call.who, call.query("days"), call.query("limit"))
-    return Listing(
-        rows,
-        empty=["nothing is due", "hint: set follow_up_at on a record, or look ahead with days=7"],
-        with_total=False,
+    feed = await activities.reminders(call.rt, call.who, call.query_items())
+    return _listing(
+        feed, ["nothing is due", "hint: set follow_up_at on a record, or look ahead with days=7"]
     )
 
 
 async def audit_log(call: Call) -> Listing:
-    rows = await auditlog.recent(
-        call.rt,
-        call.who,
-        by=call.query("by"),
-        target=call.query("target"),
-        action=call.query("action"),
-        limit=call.query("limit"),
-    )
-    return Listing(rows, empty=["no audit entries match"], with_total=False)
+    feed = await auditlog.recent(call.rt, call.who, call.query_items())
+    return _listing(feed, ["no audit entries match"])
 
 
 def _routes() -> list[Route]:
