@@ -63,7 +63,7 @@ Conventions: bodies are JSON objects. Records are one line: `contact/c_x name=..
 lines starting `# ` are meta (`# created`, `# total: 12`, `# next: <cursor>`). Use a record's \
 handle (contact/c_x) or bare id (c_x) in paths and *_id fields. PATCH is partial (null clears). \
 POST /contacts upserts by email, POST /companies by domain. Money: amount_cents + currency. \
-Times RFC 3339 UTC. DELETE is two-step: the first call answers confirmation_required with a \
+Times RFC 3339 UTC (bodies also take now+3d). DELETE is two-step: the first call answers confirmation_required with a \
 confirm token; ask the user, then repeat with ?confirm=<token>. Some admin actions answer \
 escalation_required and email a code: ask the user for it, repeat with ?code=<code>.
 
@@ -74,9 +74,9 @@ GET /companies?<filters> | POST /companies | GET|PATCH|DELETE /companies/{id}
 GET /deals?<filters> | POST /deals | GET|PATCH|DELETE /deals/{id}
 GET|POST /{contacts|companies|deals}/{id}/activities  {"kind":"call|email|meeting|note|task",\
 "body":"..."}
-GET /activities?contact=&company=&deal=&kind=&limit=
-GET /reminders?days=&limit=  (due follow-ups; set follow_up_at/follow_up_note via PATCH)
-GET /audit?by=&target=&action=&limit=
+GET /activities?contact=&company=&deal=&kind=&limit=&cursor=
+GET /reminders?days=&limit=&cursor=  (due follow-ups; set follow_up_at/follow_up_note via PATCH)
+GET /audit?by=&target=&action=&limit=&cursor=
 GET /workspaces | POST /workspaces {"name"} | PATCH /workspaces/{id}
 POST /workspaces/{id}/tokens (not for connector tokens) | DELETE /workspaces/{id}
 GET /workspaces/{id}/members | POST /workspaces/{id}/invites {"email","role"}
