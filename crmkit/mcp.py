@@ -31,12 +31,14 @@ from crmkit.accounts import tokens
 from crmkit.errors import (
     CrmError,
     Forbidden,
+    InvalidField,
     MethodNotAllowed,
+    NotFound,
     ServiceUnavailable,
     Unauthorized,
 )
 from crmkit.oauth.clients import is_loopback
-from crmkit.render import error_response, wants_json_lenient
+from crmkit.render import error_body, error_response, wants_json_lenient
 from crmkit.runtime import Runtime
 
 METHODS = ("GET", "POST", "PATCH", "DELETE")
@@ -63,9 +65,10 @@ Conventions: bodies are JSON objects. Records are one line: `contact/c_x name=..
 lines starting `# ` are meta (`# created`, `# total: 12`, `# next: <cursor>`). Use a record's \
 handle (contact/c_x) or bare id (c_x) in paths and *_id fields. PATCH is partial (null clears). \
 POST /contacts upserts by email, POST /companies by domain. Money: amount_cents + currency. \
-Times RFC 3339 UTC (bodies also take now+3d). DELETE is two-step: the first call answers confirmation_required with a \
-confirm token; ask the user, then repeat with ?confirm=<token>. Some admin actions answer \
-escalation_required and email a code: ask the user for it, repeat with ?code=<code>.
+Times RFC 3339 UTC (bodies also take now+3d). DELETE is two-step: the first call answers \
+confirmation_required with a confirm token; ask the user, then repeat with ?confirm=<token>. \
+Some admin actions answer escalation_required and email a code: ask the user for it, repeat \
+with ?code=<code>.
 
 Endpoints:
 GET /help | GET /whoami (identity, workspace, plan usage) | GET /tokens, DELETE /tokens/{id}
@@ -119,7 +122,9 @@ TOOL = types.Tool(
     annotations=types.ToolAnnotations(
         title="crmkit API request",
         read_only_hint=False,
-        destructive_hint=False,
+        # It can PATCH over values and DELETE (after the two-step confirmation): not only
+        # additive, which is what false would tell the client.
+        destructive_hint=True,
         idempotent_hint=False,
         open_world_hint=False,
     ),
@@ -127,10 +132,16 @@ TOOL = types.Tool(
 
 
 class ToolInputError(Exception):
-    """The model's arguments were not a request we run; the message says what is allowed."""
+    """The model's arguments were not a request we run: an error in the HTTP API's own shape
+    (`error: <code>: <message>`, `hint:`), so the model reads one kind of error either way."""
+
+    def __init__(self, message: str, hint: str, code: str = "invalid_field") -> None:
+        super().__init__(message)
+        self.error = InvalidField(message, hint, code=code)
 
 
-def _tool_error(text: str) -> types.CallToolResult:
+def _tool_error(err: CrmError) -> types.CallToolResult:
+    text = error_body(err, as_json=False)[0].decode()
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
@@ -140,45 +151,47 @@ def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any]:
     unknown = sorted(set(args) - {"method", "path", "body"})
     if unknown:
         raise ToolInputError(
-            f"error: unknown argument(s) {', '.join(unknown)}\n"
-            "hint: send only method, path and (for POST/PATCH) body"
+            f"unknown argument(s) {', '.join(unknown)}",
+            "send only method, path and (for POST/PATCH) body",
+            code="unknown_field",
         )
     method = args.get("method")
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise ToolInputError(
-            f"error: method must be one of {', '.join(METHODS)}, got {method!r}\n"
-            'hint: e.g. {"method":"GET","path":"/contacts?stage=lead"}'
+            f"method must be one of {', '.join(METHODS)}, got {method!r}",
+            'e.g. {"method":"GET","path":"/contacts?stage=lead"}',
         )
     method = method.upper()
     path = args.get("path")
     if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
         raise ToolInputError(
-            f"error: path must start with a single / (got {path!r})\n"
-            "hint: give a path on this server, e.g. /contacts?search=acme, never a full URL"
+            f"path must start with a single / (got {path!r})",
+            "give a path on this server, e.g. /contacts?search=acme, never a full URL",
         )
     if len(path) > MAX_PATH or _BAD_PATH.search(path):
         raise ToolInputError(
-            "error: path has spaces, control characters, a backslash or a fragment, or is "
-            f"longer than {MAX_PATH} characters\n"
-            "hint: percent-encode query values, e.g. /contacts?search=jane%20doe"
+            "path has spaces, control characters, a backslash or a fragment, or is "
+            f"longer than {MAX_PATH} characters",
+            "percent-encode query values, e.g. /contacts?search=jane%20doe",
         )
     route = unquote(urlsplit(path).path)
     if "/../" in route + "/" or "/./" in route + "/" or "//" in route:
-        raise ToolInputError("error: path must not contain . or .. segments\nhint: see GET /help")
+        raise ToolInputError("path must not contain . or .. segments", "see GET /help")
     lowered = route.lower().rstrip("/") or "/"
     if lowered in REFUSED_EXACT or lowered.startswith(REFUSED_PREFIXES):
         raise ToolInputError(
-            f"error: {route} is not available through this tool\n"
-            "hint: sign-in, OAuth and MCP endpoints are for people and connectors; you are "
-            "already signed in, so call the CRM endpoints directly (GET /help lists them)"
+            f"{route} is not available through this tool",
+            "sign-in, OAuth and MCP endpoints are for people and connectors; you are "
+            "already signed in, so call the CRM endpoints directly (GET /help lists them)",
+            code="not_found",
         )
     body = args.get("body")
     if body is not None and method not in ("POST", "PATCH"):
-        raise ToolInputError(
-            f"error: {method} takes no body\nhint: put filters in the path's query string"
-        )
+        raise ToolInputError(f"{method} takes no body", "put filters in the path's query string")
     if body is not None and not isinstance(body, dict):
-        raise ToolInputError('error: body must be a JSON object\nhint: e.g. {"name":"Jane Doe"}')
+        raise ToolInputError(
+            "body must be a JSON object", 'e.g. {"name":"Jane Doe"}', code="invalid_json"
+        )
     if body is not None:
         _check_encodable(body)
     return method, path, body
@@ -188,13 +201,11 @@ def _check_encodable(value: Any) -> None:
     """What the HTTP API would refuse as JSON, refused here as a tool error (not a protocol
     error): integers past 64 bits and NaN/Infinity, which JSON cannot carry."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise ToolInputError(
-            "error: invalid_field: the body holds NaN or Infinity\nhint: send finite numbers"
-        )
+        raise ToolInputError("the body holds NaN or Infinity", "send finite numbers")
     if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
         raise ToolInputError(
-            "error: invalid_field: the body holds an integer past 64 bits\n"
-            "hint: integers must fit in 64 bits; send very large numbers as strings"
+            "the body holds an integer past 64 bits",
+            "integers must fit in 64 bits; send very large numbers as strings",
         )
     if isinstance(value, dict):
         for item in value.values():
@@ -324,12 +335,12 @@ class McpEndpoint:
     ) -> types.CallToolResult:
         if params.name != "request":
             return _tool_error(
-                f"error: unknown tool {params.name!r}\nhint: the only tool is request"
+                NotFound(f"unknown tool {params.name!r}", "the only tool is request")
             )
         try:
             method, path, body = check_arguments(params.arguments)
         except ToolInputError as exc:
-            return _tool_error(str(exc))
+            return _tool_error(exc.error)
         caller = ctx.request
         assert isinstance(caller, Request), "the streamable HTTP transport attaches the request"
         status, text = await self.forward(caller, method, text_only(path), body)

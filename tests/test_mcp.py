@@ -42,7 +42,7 @@ async def test_initialize_list_and_call_whoami(server: tuple[Api, LiveServer]) -
         assert tool.annotations is not None
         assert tool.annotations.read_only_hint is False
         assert tool.annotations.open_world_hint is False
-        assert tool.annotations.destructive_hint is False
+        assert tool.annotations.destructive_hint is True  # it can overwrite and delete
         assert tool.input_schema["required"] == ["method", "path"]
 
         result = await session.call_tool("request", {"method": "GET", "path": "/whoami"})
@@ -110,17 +110,20 @@ async def test_sign_in_and_oauth_paths_are_refused(
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"method": "PUT", "path": "/whoami"}, "method must be one of GET, POST, PATCH, DELETE"),
-        ({"method": "GET"}, "path must start with a single /"),
-        ({"method": "GET", "path": "https://evil.com/x"}, "path must start with a single /"),
-        ({"method": "GET", "path": "//evil.com/x"}, "path must start with a single /"),
-        ({"method": "GET", "path": "/whoami", "body": {"a": 1}}, "GET takes no body"),
-        ({"method": "POST", "path": "/contacts", "body": "x"}, "body must be a JSON object"),
-        ({"method": "GET", "path": "/whoami", "extra": 1}, "unknown argument(s) extra"),
-        ({"method": "GET", "path": "/who ami"}, "path has spaces"),
+        (
+            {"method": "PUT", "path": "/whoami"},
+            "invalid_field: method must be one of GET, POST, PATCH, DELETE",
+        ),
+        ({"method": "GET"}, "invalid_field: path must start with a single /"),
+        ({"method": "GET", "path": "https://evil.com/x"}, "invalid_field: path must start with"),
+        ({"method": "GET", "path": "//evil.com/x"}, "invalid_field: path must start with a"),
+        ({"method": "GET", "path": "/whoami", "body": {"a": 1}}, "invalid_field: GET takes no"),
+        ({"method": "POST", "path": "/contacts", "body": "x"}, "invalid_json: body must be a"),
+        ({"method": "GET", "path": "/whoami", "extra": 1}, "unknown_field: unknown argument(s)"),
+        ({"method": "GET", "path": "/who ami"}, "invalid_field: path has spaces"),
         (
             {"method": "POST", "path": "/contacts", "body": {"custom": {"n": 2**70}}},
-            "integer past 64 bits",
+            "invalid_field: the body holds an integer past 64 bits",
         ),
     ],
 )
@@ -132,8 +135,9 @@ async def test_bad_arguments_say_what_is_allowed(
     async with mcp_session(srv.url, token) as session:
         result = await session.call_tool("request", arguments)
     assert result.is_error is True
-    assert expected in text_of(result)
-    assert "hint:" in text_of(result)
+    # the HTTP API's error shape: `error: <code>: <message>` then `hint: ...`
+    assert text_of(result).startswith("error: " + expected)
+    assert "\nhint: " in text_of(result)
 
 
 async def test_mcp_without_a_token_points_at_the_metadata(server: tuple[Api, LiveServer]) -> None:
@@ -296,8 +300,9 @@ async def test_get_and_delete_mcp_are_405_for_a_stateless_server(
 def test_bodies_json_cannot_carry_are_tool_errors(value: object) -> None:
     from crmkit.mcp import ToolInputError, check_arguments
 
-    with pytest.raises(ToolInputError, match="hint:"):
+    with pytest.raises(ToolInputError, match="NaN|64 bits") as raised:
         check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})
+    assert raised.value.error.code == "invalid_field" and raised.value.error.hint
 
 
 def test_the_full_int64_range_passes_the_tool_check() -> None:
@@ -312,5 +317,6 @@ def test_the_full_int64_range_passes_the_tool_check() -> None:
 def test_just_past_int64_is_a_tool_error(value: object) -> None:
     from crmkit.mcp import ToolInputError, check_arguments
 
-    with pytest.raises(ToolInputError, match="hint:"):
+    with pytest.raises(ToolInputError, match="NaN|64 bits") as raised:
         check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})
+    assert raised.value.error.code == "invalid_field" and raised.value.error.hint
