@@ -27,7 +27,7 @@ MAX_IN_ITEMS = 100
 MAX_SEARCH_LEN = 200
 MAX_CUSTOM_KEY = 64
 _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}\Z", re.ASCII)
-_OP = re.compile(r"^([a-z]{2,6}):", re.ASCII)
+_OP = re.compile(r"^([A-Za-z]{2,6}):", re.ASCII)
 # A "+" left unescaped in a URL arrives as a space: take "now 2h" as "now+2h".
 _RELATIVE = re.compile(r"^now(?:([+ -])(\d{1,6})([smhdw]))?\Z", re.ASCII)
 _SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)\Z", re.ASCII)
@@ -247,17 +247,19 @@ def _filter(rs: S.RecordSpec, key: str, raw: str, now: int) -> Filter:
         field = found
     op, value = "eq", raw
     match = _OP.match(raw)
-    if match and match.group(1) not in S.ALL_OPS and raw[match.end() :].startswith("//"):
-        match = None  # a URL (https://...) is a value, not an unknown operator
+    if match and match.group(1).lower() not in S.ALL_OPS:
+        if raw[match.end() :].startswith("//") or not match.group(1).islower():
+            match = None  # a URL (https://...) or a capitalised word ("Re:") is a value
     if match:
-        if match.group(1) not in S.ALL_OPS:
+        word = match.group(1).lower()  # LIKE: and In: are like: and in:
+        if word not in S.ALL_OPS:
             raise _bad(
                 f"unknown operator {match.group(1)!r} in {key[:60]}",
                 f"write {key[:60]}=<op>:<value>; to match a value with a colon literally,"
                 f" write {key[:60]}=eq:{raw[:40]}",
                 S.ALL_OPS,
             )
-        op, value = match.group(1), raw[match.end() :]
+        op, value = word, raw[match.end() :]
     ops = S.OPS_BY_TYPE[field.type]
     if op not in ops:
         raise _bad(
@@ -270,6 +272,12 @@ def _filter(rs: S.RecordSpec, key: str, raw: str, now: int) -> Filter:
 
 
 def _value(field: S.Field, key: str, op: str, raw: str, now: int) -> Value:
+    if raw == "" and op in ("eq", "ne") and field.type != S.JSON:
+        # No field stores an empty string (bodies store null): `name=` would match nothing.
+        raise _bad(
+            f"{key}={'' if op == 'eq' else op + ':'} has no value",
+            f"use {key}=is:null for records without one, {key}=not:null for those with one",
+        )
     if op in ("is", "not"):
         if raw != "null":
             raise _bad(

@@ -124,6 +124,10 @@ CASES = [
     ("follow_up_at=2026-09-01", ["Alpha"]),
     ("created_at=2026-09-22T14:13:20Z", ["Bravo"]),  # a time is still that second
     ("created_at=2026-09-22T14:13:21Z", []),
+    # operators in any letter case; a capitalised word before a colon is a value
+    ("title=LIKE:alp", ["Alpha"]),
+    ("stage=IN:won,lost&sort=title", ["Charlie 100%_off", "Delta"]),
+    ("title=Re:x", []),
     ("follow_up_at=lte:2026-09-01", ["Alpha"]),
     ("updated_at=ne:now", ["Alpha", "Bravo", "Charlie 100%_off", "Delta", "Echo"][::-1]),
     # tags: every listed tag; in: any; ne: none; is:null: untagged
@@ -217,6 +221,11 @@ BAD = [
     ("amount_cents=5%0A", "whole number", None),  # nor does a trailing newline pass
     ("created_at=gte:now-7d%0A", "needs a time", None),
     ("sort=title&sort=-title", "sort is given more than once", None),
+    ("title=", "title= has no value", None),
+    ("stage", "stage= has no value", None),
+    ("stage=ne:", "stage=ne: has no value", None),
+    ("tags=", "tags= has no value", None),
+    ("stage=zz:1", "unknown operator", "allowed"),
     ("limit=1&limit=2", "limit is given more than once", None),
     ("search=a&search=b", "search is given more than once", None),
     ("cursor=a&cursor=b", "cursor is given more than once", None),

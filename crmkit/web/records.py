@@ -41,7 +41,11 @@ def if_match(call: Call, body_version: int | None) -> int | None:
     return version
 
 
-def _empty_lines(rs: S.RecordSpec, filtered: bool) -> list[str]:
+def _empty_lines(rs: S.RecordSpec, filtered: bool, window_full: bool) -> list[str]:
+    if window_full:
+        # Older matches were never looked at: "none match" would be wrong (the trailer says
+        # how to reach them).
+        return [f"no {rs.plural} among the matches this search ranked pass these filters"]
     if filtered:
         return [
             f"no {rs.plural} match these filters",
@@ -58,7 +62,7 @@ async def list_records(call: Call) -> Listing:
         total=page.total,
         total_is_lower_bound=page.total_is_lower_bound,
         next_cursor=page.next_cursor,
-        empty=_empty_lines(rs, page.filtered),
+        empty=_empty_lines(rs, page.filtered, page.window_full),
         trailer=[listing.WINDOW_FULL] if page.window_full else [],
     )
 
