@@ -59,11 +59,13 @@ INSTRUCTIONS = (
 
 MANUAL = """\
 Call the crmkit HTTP API as the signed-in user (their workspace). Start with GET /help (full \
-manual). Returns the reply's plain text; status >= 400 is an error with `error:`, `hint:` lines.
+manual). Returns the reply's plain text (format=json does not apply here); status >= 400 is \
+an error with `error:`, `hint:` lines.
 
 Conventions: bodies are JSON objects. Records are one line: `contact/c_x name=... stage=...`; \
 lines starting `# ` are meta (`# created`, `# total: 12`, `# next: <cursor>`). Use a record's \
-handle (contact/c_x) or bare id (c_x) in paths and *_id fields. PATCH is partial (null clears). \
+handle (contact/c_x) or bare id (c_x) in paths and *_id fields. PATCH is partial (null clears); \
+send "version":N in its body where HTTP clients send If-Match. \
 POST /contacts upserts by email, POST /companies by domain. Money: amount_cents + currency. \
 Times RFC 3339 UTC (bodies also take now+3d). DELETE is two-step: the first call answers \
 confirmation_required with a confirm token; ask the user, then repeat with ?confirm=<token>. \

@@ -156,6 +156,7 @@ async def test_patch_partial_and_null_clears(api, token):
         json={"phone": None, "tags": None, "custom": None, "title": "CEO"},
     )
     assert r.status_code == 200, r.text
+    assert r.json()["result"] == "updated"  # as the text's "# updated" and an upsert say
     data = r.json()["data"]
     assert data["phone"] is None and data["tags"] is None and data["custom"] is None
     assert data["title"] == "CEO" and data["name"] == "Jane Doe" and data["stage"] == "lead"

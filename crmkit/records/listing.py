@@ -87,7 +87,9 @@ def read_cursor(rt: Runtime, raw: str | None, fingerprint: str, workspace_id: st
     if not (isinstance(data, list) and len(data) > 1):
         raise bad_cursor("the cursor is not one crmkit issued")
     if data[0] != _binding(fingerprint, workspace_id):
-        raise bad_cursor("the cursor belongs to a query with other filters, search or sort")
+        raise bad_cursor(
+            "the cursor belongs to another query (other filters, search or sort) or workspace"
+        )
     return data[1:]
 
 

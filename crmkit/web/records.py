@@ -90,7 +90,7 @@ async def patch_record(call: Call) -> Record:
     raw_id = call.request.path_params["id"]
     sent, version = parse_body(rs, await read_json(call.request))
     data = await service.patch(call.rt, call.who, rs, raw_id, sent, if_match(call, version))
-    return Record(data, meta=["updated"])
+    return Record(data, meta=["updated"], json_extra={"result": "updated"})  # as an upsert says
 
 
 async def delete_record(call: Call) -> Message:
