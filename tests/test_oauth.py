@@ -408,6 +408,28 @@ async def test_token_endpoint_refuses_other_grants_and_junk(api: Api) -> None:
     assert r.status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/revoke"])
+async def test_what_is_wrong_with_a_token_request_is_named_not_blamed_on_the_client(
+    api: Api, path: str
+) -> None:
+    """A JSON body, or no client_id, was "401 invalid_client: unknown client_id", and a
+    connector that gets invalid_client registers again."""
+    client_id = await register(api.http)
+    fields = {"grant_type": "refresh_token", "refresh_token": "x", "token": "x"}
+    r = await api.post(path, json={**fields, "client_id": client_id})
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
+    assert "application/x-www-form-urlencoded" in r.json()["error_description"]
+    r = await api.post(path, data=fields)
+    assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
+    assert r.json()["error_description"].startswith("client_id is required")
+    r = await api.get(path)
+    assert (r.status_code, r.json()["error"], r.headers["allow"]) == (
+        405,
+        "invalid_request",
+        "POST",
+    )
+
+
 async def test_revoke_is_quiet_about_unknown_tokens(api: Api) -> None:
     client_id = await register(api.http)
     r = await api.post("/oauth/revoke", data={"token": "ck_whatever", "client_id": client_id})

@@ -51,11 +51,32 @@ async def test_new_workspace_on_the_page_respects_the_cap(api: Api) -> None:
     url = authorize_url(client_id, challenge)
     r = await to_workspace_choice(api.http, url, api.inbox, "jane@acme.com")
     choice = {"workspace": "new", "workspace_name": "Third"}
+    # Told at the workspace step, in words for a person, with the choice still open.
+    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
+    assert r.status_code == 200 and "Allow access?" not in r.text
+    assert "You already own 2 workspaces, the most the free plan allows" in r.text, r.text
+    assert 'value="new"' in r.text  # the same choices again
+    assert await api.rt.db.one("SELECT count(*) FROM workspaces") == before
+
+
+async def test_a_refusal_after_approval_goes_back_to_the_application(api: Api) -> None:
+    """The cap is reached between the workspace step and the approval (another tab): the
+    application hears access_denied at its redirect URI, not a dead page."""
+    token = await api.sign_in("jane@acme.com")  # owns 1 of 2
+    client_id = await register(api.http)
+    _, challenge = pkce()
+    url = authorize_url(client_id, challenge)
+    r = await to_workspace_choice(api.http, url, api.inbox, "jane@acme.com")
+    choice = {"workspace": "new", "workspace_name": "Third"}
     r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
     assert "Allow access?" in r.text
+    await create_workspace(api, token, "Second")  # owns 2 of 2 meanwhile
+    before = await api.rt.db.one("SELECT count(*) FROM workspaces")
     r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), "decision": "approve"})
-    assert r.status_code == 403, r.text
-    assert "lets you own 2 workspaces and you own 2" in r.text, r.text
+    assert r.status_code == 303, r.text
+    location = r.headers["location"]
+    assert "error=access_denied" in location and "state=" in location
+    assert "lets+you+own+2+workspaces" in location or "lets%20you%20own" in location, location
     assert await api.rt.db.one("SELECT count(*) FROM workspaces") == before
     assert await api.rt.db.one("SELECT count(*) FROM oauth_codes") == (0,)
 

@@ -3,7 +3,7 @@ grant, and the approval that issues an authorization code."""
 
 from __future__ import annotations
 
-from crmkit.accounts import audit, signin, users
+from crmkit.accounts import audit, plans, signin, users
 from crmkit.accounts import workspaces as workspaces_service
 from crmkit.errors import Forbidden
 from crmkit.oauth import grants
@@ -31,6 +31,19 @@ async def workspaces(rt: Runtime, user_id: str) -> list[tuple[str, str]]:
         label = str(name) if creator in (None, email) else f"{name} (created by {creator})"
         choices.append((str(workspace_id), label))
     return choices
+
+
+async def new_workspace_refusal(rt: Runtime, user_id: str) -> str | None:
+    """Why the person may not create another workspace (their plan's cap), in words for the
+    page; None when they may. Asked at the workspace step, so the refusal does not wait
+    until after they approved."""
+    owned, limit, plan = await plans.workspace_allowance(rt, rt.db, user_id)
+    if limit == plans.UNLIMITED or owned < limit:
+        return None
+    return (
+        f"You already own {owned} workspaces, the most the {plan} plan allows. Choose one of"
+        " your workspaces, or delete one you no longer need and start again."
+    )
 
 
 async def approve(rt: Runtime, client: Client, flow: Flow) -> str:

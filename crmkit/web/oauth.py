@@ -96,8 +96,18 @@ async def register(call: Call) -> dict[str, Any]:
     return await clients.register(call.rt, data, call.client_ip)
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 async def form(request: Request) -> dict[str, str]:
     """The url-encoded body; every field at most once and of sane length."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media not in _FORM_TYPES:
+        # Parsed as a form, a JSON body is empty, and "unknown client_id" would follow.
+        raise OAuthError(
+            f"the body must be application/x-www-form-urlencoded, not {media or 'untyped'}",
+            "",
+        )
     try:
         parsed = await request.form()
     except PayloadTooLarge:
@@ -130,13 +140,27 @@ async def client_of(call: Call, fields: dict[str, str]) -> clients.Client:
     client_id = fields.get("client_id") or basic_client_id(
         call.request.headers.get("authorization")
     )
+    if not client_id:
+        raise OAuthError("client_id is required (a form field, or HTTP Basic)", "")
     client = await clients.find(call.rt, client_id)
     if client is None:
         raise grants.invalid_client()
     return client
 
 
+def _post_only(call: Call) -> None:
+    """A GET here answers in the OAuth shape too (help: these endpoints' errors are OAuth's)."""
+    if call.request.method != "POST":
+        raise OAuthError(
+            f"{call.request.url.path} takes POST with a form body",
+            "",
+            status=405,
+            headers={"Allow": "POST"},
+        )
+
+
 async def token(call: Call) -> dict[str, Any]:
+    _post_only(call)
     fields = await form(call.request)
     grant_type = fields.get("grant_type")
     client = await client_of(call, fields)
@@ -165,6 +189,7 @@ async def token(call: Call) -> dict[str, Any]:
 
 
 async def revoke(call: Call) -> dict[str, Any]:
+    _post_only(call)
     fields = await form(call.request)
     client = await client_of(call, fields)
     raw = fields.get("token")
@@ -193,6 +218,6 @@ routes = [
     Route("/oauth/register", endpoint(oauth_json(register, 201), auth=False), methods=["POST"]),
     Route("/oauth/authorize", endpoint(authorize_get, auth=False), methods=["GET"]),
     Route("/oauth/authorize", endpoint(authorize_post, auth=False), methods=["POST"]),
-    Route("/oauth/token", endpoint(oauth_json(token), auth=False), methods=["POST"]),
-    Route("/oauth/revoke", endpoint(oauth_json(revoke), auth=False), methods=["POST"]),
+    Route("/oauth/token", endpoint(oauth_json(token), auth=False), methods=["GET", "POST"]),
+    Route("/oauth/revoke", endpoint(oauth_json(revoke), auth=False), methods=["GET", "POST"]),
 ]

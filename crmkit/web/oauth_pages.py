@@ -105,7 +105,12 @@ async def authorize_post(call: Call) -> Response:
 
     choices = await consent.workspaces(call.rt, flow.user_id)
     if flow.step == "workspace":
-        return _chosen(call, client, flow, choices, text("workspace"), text("workspace_name"))
+        chosen = text("workspace")
+        if chosen == "new":
+            refusal = await consent.new_workspace_refusal(call.rt, flow.user_id)
+            if refusal is not None:
+                return pages.workspace_page(client.name, choices, seal(call.rt, flow), refusal)
+        return _chosen(call, client, flow, choices, chosen, text("workspace_name"))
 
     # Step 4: the decision.
     if text("decision") != "approve":
@@ -114,7 +119,10 @@ async def authorize_post(call: Call) -> Response:
     try:
         code = await consent.approve(call.rt, client, flow)
     except CrmError as exc:
-        return pages.error_page(f"{exc.message}. {exc.hint}", status=exc.status)
+        # The redirect URI is known good by now: the application hears of the failure (RFC
+        # 6749 4.1.2.1) instead of waiting on a page only the person sees.
+        params = {"error": "access_denied", "error_description": exc.message}
+        return _redirect(redirect_to(flow.redirect_uri, {**params, "state": flow.state}))
     return _redirect(redirect_to(flow.redirect_uri, {"code": code, "state": flow.state}))
 
 
