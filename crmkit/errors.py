@@ -126,6 +126,13 @@ class PayloadTooLarge(CrmError):
     code = "payload_too_large"
 
 
+class MisdirectedRequest(CrmError):
+    """A request for another host name than this server answers as (DNS rebinding defence)."""
+
+    status = 421
+    code = "misdirected_request"
+
+
 class ConfirmationRequired(CrmError):
     status = 428
     code = "confirmation_required"

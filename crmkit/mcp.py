@@ -33,6 +33,7 @@ from crmkit.errors import (
     Forbidden,
     InvalidField,
     MethodNotAllowed,
+    MisdirectedRequest,
     NotFound,
     ServiceUnavailable,
     Unauthorized,
@@ -238,13 +239,14 @@ class McpEndpoint:
             rt.settings.public_url + "/.well-known/oauth-protected-resource/mcp"
         )
         loopback = ["localhost", "127.0.0.1", "[::1]"]
+        self.allowed_hosts = [
+            base.netloc,
+            base.hostname or base.netloc,  # https://h:443 arrives as Host: h
+            *loopback,
+            *(h + ":*" for h in loopback),
+        ]
         security = TransportSecuritySettings(
-            allowed_hosts=[
-                base.netloc,
-                base.hostname or base.netloc,  # https://h:443 arrives as Host: h
-                *loopback,
-                *(h + ":*" for h in loopback),
-            ],
+            allowed_hosts=self.allowed_hosts,
             allowed_origins=[
                 self.base_origin,
                 *(f"{scheme}://{h}" for h in loopback for scheme in ("http", "https")),
@@ -275,6 +277,14 @@ class McpEndpoint:
                 yield
             finally:
                 self.running = False
+
+    def host_allowed(self, host: str) -> bool:
+        """As the SDK judges it (an exact name, or a loopback name with any port): checked
+        first here so that a refusal is a crmkit error with a hint, not the SDK's bare 421."""
+        return host in self.allowed_hosts or any(
+            allowed.endswith(":*") and host.startswith(allowed[:-1])
+            for allowed in self.allowed_hosts
+        )
 
     def origin_allowed(self, origin: str) -> bool:
         if origin == self.base_origin:
@@ -308,6 +318,14 @@ class McpEndpoint:
                     "send each JSON-RPC message as POST /mcp",
                     headers={"Allow": "POST"},
                     extra={"allowed": "POST"},
+                )
+            host = request.headers.get("host", "")
+            if not self.host_allowed(host):
+                raise MisdirectedRequest(
+                    f"this server answers /mcp as {self.allowed_hosts[0]}, not {host[:100]!r}",
+                    "set CRMKIT_BASE_URL to the URL clients use"
+                    f" (now {self.rt.settings.public_url}), or have the proxy pass the Host"
+                    " header through",
                 )
         except Unauthorized as exc:
             err = Unauthorized(

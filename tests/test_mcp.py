@@ -188,6 +188,26 @@ async def test_foreign_origin_is_refused(server: tuple[Api, LiveServer]) -> None
     assert r.json()["result"]["tools"][0]["name"] == "request"
 
 
+async def test_a_foreign_host_gets_a_crmkit_error_naming_the_base_url(
+    server: tuple[Api, LiveServer],
+) -> None:
+    """DNS rebinding defence: a Host this server does not answer as is a 421, in crmkit's
+    error shape with what to set (the SDK's own 421 was a bare "Invalid Host header")."""
+    api, _srv = server
+    token = await api.sign_in("jane@acme.com")
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Accept": "application/json, text/event-stream", "Host": "evil.com"}
+    r = await api.post("/mcp", token, json=body, headers=headers)
+    assert r.status_code == 421, r.text
+    error = r.json()["error"]
+    assert error["code"] == "misdirected_request"
+    assert error["message"].startswith("this server answers /mcp as 127.0.0.1:")
+    assert error["hint"].startswith("set CRMKIT_BASE_URL")
+    headers["Host"] = "localhost:9999"  # loopback with any port is fine (local inspectors)
+    r = await api.post("/mcp", token, json=body, headers=headers)
+    assert r.status_code == 200, r.text
+
+
 async def test_cors_preflight_on_mcp_and_token(server: tuple[Api, LiveServer]) -> None:
     api, srv = server
     paths = ("/mcp", "/oauth/token", "/oauth/register", "/.well-known/oauth-authorization-server")
