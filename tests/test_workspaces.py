@@ -198,3 +198,22 @@ async def test_stepped_up_delete_with_the_header(api):
     r = await stepped_up(api, "DELETE", f"/workspaces/{other}", ann, "ann@acme.com", header=True)
     assert r.status_code == 200, r.text
     assert r.json()["data"] == {"deleted": f"workspace/{other}", "name": "Other", "rows_deleted": 4}
+
+
+async def test_names_that_could_pass_for_others_are_refused(api):
+    """A bidi override shows "\u202egnp.exe" as "exe.png"; a zero-width space hides in a name.
+    Workspace and token names now follow the rule OAuth client names had."""
+    ann = await api.sign_in("ann@acme.com")
+    first, _ = await ids(api, ann)
+    before = await snapshot(api)
+    for name in ("\u202egnp.exe", "a\u200bb", "tab\there", "line\u2028two"):
+        r = await api.json("POST", "/workspaces", ann, json={"name": name})
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), name
+        r = await api.json("POST", f"/workspaces/{first}/tokens", ann, json={"name": name})
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), name
+        r = await api.json("PATCH", f"/workspaces/{first}", ann, json={"name": name})
+        assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), name
+    assert await snapshot(api) == before
+    for name in ("Ünal & Söhne", "東京 sales", "a\u00a0b"):  # other scripts, a no-break space
+        r = await api.json("PATCH", f"/workspaces/{first}", ann, json={"name": name})
+        assert r.status_code == 200, (name, r.text)

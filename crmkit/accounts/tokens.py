@@ -7,10 +7,10 @@ them, written at most once a minute per token.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 
+from crmkit import names
 from crmkit.accounts import audit
 from crmkit.errors import Forbidden, InvalidField, NotFound, Unauthorized
 from crmkit.ids import bare_id, new_id
@@ -22,7 +22,6 @@ from crmkit.store.db import Tx
 PREFIX = "ck_"
 TOUCH_EVERY_SECONDS = 60
 NAME_MAX = 100
-_NAME_BAD = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def hash_token(raw: str) -> bytes:
@@ -33,7 +32,7 @@ def clean_name(name: str | None, field: str = "token_name") -> str:
     if name is None:
         return "default"
     name = name.strip()
-    if not name or len(name) > NAME_MAX or _NAME_BAD.search(name):
+    if not name or len(name) > NAME_MAX or not names.is_clean(name):
         raise InvalidField(
             f"{field} must be 1-{NAME_MAX} printable characters",
             f'label the session, e.g. "{field}":"Claude" or "{field}":"nightly sync"',

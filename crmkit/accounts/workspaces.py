@@ -8,9 +8,9 @@ for both; a member on an admin-only action gets 403 admin_required.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from crmkit import names
 from crmkit.accounts import audit, plans, stepup, tokens, users
 from crmkit.errors import Forbidden, InvalidField, NotFound
 from crmkit.ids import bare_id
@@ -22,7 +22,6 @@ from crmkit.store.db import Tx
 from crmkit.store.teams import Conn
 
 NAME_MAX = 100
-_NAME_BAD = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ async def authorize(conn: Conn, who: Principal, raw_id: str, *, admin: bool) -> 
 
 def clean_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > NAME_MAX or _NAME_BAD.search(name):
+    if not name or len(name) > NAME_MAX or not names.is_clean(name):
         raise InvalidField(
             f"name must be 1-{NAME_MAX} printable characters",
             'send e.g. {"name":"Acme sales"}',

@@ -11,11 +11,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from crmkit import names
 from crmkit.accounts import ratelimit
 from crmkit.errors import OAuthError
 from crmkit.ids import new_id
@@ -107,7 +107,7 @@ def check_metadata(data: Any) -> tuple[str, list[str]]:
         name = DEFAULT_NAME
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
         raise _bad_metadata(f"client_name must be 1-{NAME_MAX} characters")
-    if _CONTROL.search(name) or any(unicodedata.category(c) in ("Cf", "Zl", "Zp") for c in name):
+    if not names.is_clean(name):
         # Format characters (bidi overrides, zero-width) could make the consent page show one
         # name while meaning another.
         raise _bad_metadata("client_name must not contain control or formatting characters")
