@@ -162,7 +162,17 @@ class EmailUnavailable(ServiceUnavailable):
 
     code = "email_unavailable"
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, *, refused: bool = False) -> None:
+        if refused:
+            super().__init__(
+                f"the {what} email could not be sent: the mail server will not deliver to this"
+                " address",
+                "check the address for typos, or use another one (an address with accents"
+                " before the @ needs a mail server that supports them)",
+                code="email_refused",
+                status=400,  # the address, not the server, is the problem: retrying won't help
+            )
+            return
         super().__init__(
             f"the {what} email could not be sent (the mail server refused or is unreachable)",
             "try again in a minute; if it keeps failing, the operator should check CRMKIT_SMTP_URL",

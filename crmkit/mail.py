@@ -16,7 +16,12 @@ SMTP_TIMEOUT_SECONDS = 10
 
 
 class MailError(Exception):
-    pass
+    """Mail was not sent. `refused`: the server will not take this address (it will not
+    next time either), as opposed to being down or unreachable."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class Mailer:
@@ -57,4 +62,14 @@ class Mailer:
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             log.error("mail to %s failed: %s", to, type(exc).__name__)
-            raise MailError(str(exc)) from exc
+            raise MailError(str(exc), refused=_refused(exc)) from exc
+
+
+def _refused(exc: Exception) -> bool:
+    """A non-ASCII address on a relay without SMTPUTF8, or a recipient refused for good
+    (5xx); a 4xx or a connection failure may pass."""
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return True
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(r.code >= 500 for r in exc.recipients)
+    return isinstance(exc, aiosmtplib.SMTPRecipientRefused) and exc.code >= 500

@@ -42,6 +42,15 @@ class Inbox:
 
     messages: list[Message] = field(default_factory=list)
     refuse: bool = False  # answer 554 to every DATA when set
+    unknown: tuple[str, ...] = ()  # recipients answered 550 (no such mailbox)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse:

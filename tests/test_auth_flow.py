@@ -139,6 +139,11 @@ async def test_invalid_emails_are_400_and_send_nothing(api: Any) -> None:
         "<jane@acme.com>",
         "a" * 65 + "@acme.com",
         "jane@" + "a" * 250 + ".com",
+        ".jane@acme.com",  # dots first, last or twice: mail servers refuse them
+        "jane.@acme.com",
+        "ja..ne@acme.com",
+        "jane@127.0.0.1",  # no top-level name
+        "ja\u200bne@acme.com",  # a zero-width space nobody can see
     ]
     before = await counts(api.app)
     for address in bad:
@@ -150,3 +155,18 @@ async def test_invalid_emails_are_400_and_send_nothing(api: Any) -> None:
     assert api.inbox.messages == []
     assert await counts(api.app) == before
     assert await count(api.rt.db, "rate_hits") == 0
+
+
+async def test_an_address_the_mail_server_will_not_take_is_400_not_try_again(api: Any) -> None:
+    """A recipient the mail server refuses for good (550; or, on a relay without SMTPUTF8,
+    an address with an accent before the @) is the address's problem (400), not an outage to
+    retry (503); the code is withdrawn either way."""
+    api.inbox.unknown = ("nobody@acme.com",)
+    before = await counts(api.app)
+    r = await api.post("/auth/request", json={"email": "nobody@acme.com"}, headers=JSON)
+    error = assert_error(r, 400, "email_refused")
+    assert "will not deliver to this address" in error["message"]
+    assert "try again" not in error["hint"]
+    assert api.inbox.messages == []
+    after = await counts(api.app)
+    assert after["codes"] == before["codes"]

@@ -71,10 +71,10 @@ async def mail_code(
             await record(tx)
     try:
         await rt.mailer.send(to, subject(code), body(code))
-    except MailError:
+    except MailError as exc:
         async with rt.db.write() as tx:
             await withdraw(tx, key, d)
-        raise EmailUnavailable(what) from None
+        raise EmailUnavailable(what, refused=exc.refused) from None
 
 
 async def check(rt: Runtime, tx: Tx, key: str, code: str) -> bool:

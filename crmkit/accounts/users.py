@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from crmkit import names
 from crmkit.accounts import audit
 from crmkit.errors import InvalidField
 from crmkit.ids import new_id
@@ -12,9 +13,13 @@ from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
 from crmkit.store.db import Tx
 
-_EMAIL = re.compile(
-    r"^[^@\s\"<>(),;:\\\[\]]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
-)
+# The part before the @: anything but spaces, quotes, brackets and separators, in dot-separated
+# words (no dot first, last or twice: mail servers refuse those). The domain: ASCII labels
+# (an international one in its xn-- form) under a top-level name that is not a number, so
+# a@127.0.0.1 is no address.
+_LOCAL = r"[^@\s\"<>(),;:\\\[\].]+(?:\.[^@\s\"<>(),;:\\\[\].]+)*"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_EMAIL = re.compile(r"^%s@(?:%s\.)+[a-z](?:[a-z0-9-]*[a-z0-9])?\Z" % (_LOCAL, _LABEL))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -24,6 +29,7 @@ def normalize_email(raw: str, field: str = "email") -> str:
         not email
         or len(email) > 254
         or _CONTROL.search(email)
+        or not names.is_clean(email)  # a zero-width space cannot be seen in an address
         or not _EMAIL.match(email)
         or len(email.partition("@")[0]) > 64
     ):
