@@ -196,6 +196,21 @@ async def test_bad_authorize_parameters_go_back_with_an_error(
     assert params["state"] == ["s1"]
 
 
+async def test_state_is_optional_with_pkce(api: Api) -> None:
+    """OAuth 2.1 leaves state to the client when PKCE guards the code: a client that sends
+    none still signs in, and nothing is made up for it on the way back."""
+    client_id = await register(api.http)
+    verifier, challenge = pkce()
+    walk = await walk_signin(
+        api.http, authorize_url(client_id, challenge, state=""), api.inbox, "s@acme.com"
+    )
+    assert "state" not in walk.params
+    r = await redeem(api.http, client_id, walk.params["code"], verifier)
+    assert r.status_code == 200, r.text
+    r = await api.get(authorize_url(client_id, challenge, state="x" * 501))
+    assert "error=invalid_request" in r.headers["location"]
+
+
 async def test_matching_resource_is_accepted(api: Api) -> None:
     client_id, code, verifier = await code_for(api, resource=BASE + "/mcp")
     r = await redeem(api.http, client_id, code, verifier)
@@ -309,6 +324,8 @@ async def test_wrong_verifier_burns_the_code(api: Api) -> None:
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     r = await redeem(api.http, client_id, code, verifier)
     assert r.json()["error"] == "invalid_grant"
+    # said as what happened: not "already used", which sends one looking for a replay
+    assert r.json()["error_description"].startswith("this authorization code was voided")
     assert await count(api.rt.db, "tokens") == tokens_before
 
 

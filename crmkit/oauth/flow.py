@@ -58,6 +58,11 @@ def csrf_hash(cookie: str) -> str:
     return hashlib.sha256(cookie.encode()).hexdigest()
 
 
+def back_to_client(flow: Flow, params: dict[str, str]) -> str:
+    """The redirect URI with `params`, and the client's state when it sent one."""
+    return redirect_to(flow.redirect_uri, {**params, "state": flow.state} if flow.state else params)
+
+
 def redirect_to(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     query = parts.query + ("&" if parts.query else "") + urlencode(params)
@@ -77,8 +82,8 @@ async def start(rt: Runtime, query: dict[str, str], csrf_cookie: str) -> tuple[C
         raise PageError("The return address this application asked for is not one it registered.")
     state = query.get("state", "")
     flow = Flow(client.id, redirect_uri, "", state, csrf_hash(csrf_cookie))
-    if not state or len(state) > MAX_STATE:
-        raise _redirect_error(flow, "invalid_request", "state is required (at most 500 chars)")
+    if len(state) > MAX_STATE:  # optional: with PKCE, OAuth 2.1 leaves state to the client
+        raise _redirect_error(flow, "invalid_request", "state must be at most 500 chars")
     if query.get("response_type") != "code":
         raise _redirect_error(flow, "unsupported_response_type", "response_type must be code")
     if query.get("code_challenge_method") != "S256":
@@ -100,10 +105,7 @@ class RedirectError(Exception):
 
 
 def _redirect_error(flow: Flow, code: str, description: str) -> RedirectError:
-    params = {"error": code, "error_description": description}
-    if flow.state:
-        params["state"] = flow.state
-    return RedirectError(redirect_to(flow.redirect_uri, params))
+    return RedirectError(back_to_client(flow, {"error": code, "error_description": description}))
 
 
 def seal(rt: Runtime, flow: Flow) -> str:

@@ -154,7 +154,12 @@ async def exchange_code(
                 if grant_id is not None:
                     why = "authorization code replayed"
                     await _kill_family(rt, tx, grant_id, workspace_id, why)
-                failure = invalid_grant("this authorization code was already used")
+                    failure = invalid_grant("this authorization code was already used")
+                else:  # burnt by a failed exchange, not redeemed: no replay to look for
+                    failure = invalid_grant(
+                        "this authorization code was voided by an earlier failed exchange;"
+                        " start the authorization again"
+                    )
             elif client_id != client.id or uri != redirect_uri:
                 failure = invalid_grant("the code was issued to another client or redirect_uri")
             elif expires_at < now:

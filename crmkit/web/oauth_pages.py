@@ -20,8 +20,8 @@ from crmkit.oauth.flow import (
     FlowRefused,
     PageError,
     RedirectError,
+    back_to_client,
     open_sealed,
-    redirect_to,
     seal,
     start,
 )
@@ -115,15 +115,15 @@ async def authorize_post(call: Call) -> Response:
     # Step 4: the decision.
     if text("decision") != "approve":
         params = {"error": "access_denied", "error_description": "the user denied access"}
-        return _redirect(redirect_to(flow.redirect_uri, {**params, "state": flow.state}))
+        return _redirect(back_to_client(flow, params))
     try:
         code = await consent.approve(call.rt, client, flow)
     except CrmError as exc:
         # The redirect URI is known good by now: the application hears of the failure (RFC
         # 6749 4.1.2.1) instead of waiting on a page only the person sees.
         params = {"error": "access_denied", "error_description": exc.message}
-        return _redirect(redirect_to(flow.redirect_uri, {**params, "state": flow.state}))
-    return _redirect(redirect_to(flow.redirect_uri, {"code": code, "state": flow.state}))
+        return _redirect(back_to_client(flow, params))
+    return _redirect(back_to_client(flow, {"code": code}))
 
 
 def _chosen(
