@@ -32,6 +32,13 @@ async def test_members_cap_counts_pending_invites(api):
     assert "cap: members\nused: 3\nlimit: 3\nplan: free\n" in r.text
     assert "withdraw a pending invite" in r.text and "crmkit plan" in r.text
     assert await snapshot(api) == before
+    # As admin (which needs an emailed code): the cap is said before a code is mailed.
+    mails = len(api.inbox.messages)
+    r = await api.post(
+        f"/workspaces/{workspace}/invites", ann, json={"email": "dan@acme.com", "role": "admin"}
+    )
+    assert r.status_code == 403 and r.text.startswith("error: plan_limit_reached: "), r.text
+    assert len(api.inbox.messages) == mails and await snapshot(api) == before
     # Re-inviting someone already invited is not a new seat.
     r = await api.post(f"/workspaces/{workspace}/invites", ann, json={"email": "cat@acme.com"})
     assert r.status_code == 200

@@ -151,6 +151,10 @@ async def invite(
         return _invite(row), existing is None
 
     if role == "admin":
+        if await store.invite_by_email(rt.db, workspace_id, email) is None:
+            # Before the emailed code: a code for an invite that cannot fit the plan would be
+            # fetched (and count against the mail limit) only to learn of the cap.
+            await plans.check_cap(rt, rt.db, workspace_id, "members")
         found, created = await stepup.run(
             rt,
             who,

@@ -88,30 +88,32 @@ def limit_reached(
     )
 
 
-async def _plan_of(tx: Tx, workspace_id: str) -> str:
-    row = await store.workspace(tx, workspace_id)
+async def _plan_of(conn: Conn, workspace_id: str) -> str:
+    row = await store.workspace(conn, workspace_id)
     if row is None:
         raise NotFound(f"no workspace {workspace_id}", "GET /workspaces lists yours")
     return str(row[2])
 
 
-async def check_cap(rt: Runtime, tx: Tx, workspace_id: str, resource: str) -> None:
+async def check_cap(rt: Runtime, conn: Conn, workspace_id: str, resource: str) -> None:
     """Raise 403 plan_limit_reached if one more `resource` would pass the workspace's cap.
+    Inside the write that adds one; read before it only to refuse early.
 
     `resource` is one of: contacts, companies, deals, members (pending invites count as
     members). The person-level cap on owned workspaces is `check_workspace_cap`.
     """
     if resource not in PER_WORKSPACE:
         raise ValueError(f"check_cap: unknown resource {resource!r}")
-    plan = await _plan_of(tx, workspace_id)
+    plan = await _plan_of(conn, workspace_id)
     limit = cap(rt.settings, plan, resource)
     if limit == UNLIMITED:
         return
     if resource == "members":
-        joined, pending = await store.count_seats(tx, workspace_id)
+        joined, pending = await store.count_seats(conn, workspace_id)
         used = joined + pending
     else:
-        used = await store.count_records(tx, resource, workspace_id, limit)
+        assert isinstance(conn, Tx), "a record count may correct itself: inside the write"
+        used = await store.count_records(conn, resource, workspace_id, limit)
     if used >= limit:
         raise limit_reached(resource, plan, used, limit, workspace_id)
 
