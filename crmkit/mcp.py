@@ -166,6 +166,8 @@ def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any]:
         )
     method = method.upper()
     path = args.get("path")
+    if path is None:
+        raise ToolInputError("path is required", 'e.g. {"method":"GET","path":"/contacts"}')
     if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
         raise ToolInputError(
             f"path must start with a single / (got {path!r})",

@@ -109,7 +109,8 @@ async def test_code_of_one_email_does_not_open_another(api: Any) -> None:
 async def test_malformed_codes(api: Any) -> None:
     assert (await request(api)).status_code == 200
     code = api.inbox.code_for(EMAIL)
-    malformed = ["", "12345", "1234567", "abcdef", " " + code, "\uff11" * 6, "-12345"]
+    # (spaces around or inside a code are ignored: " 123 456" is 123456, as a mail shows it)
+    malformed = ["", "12345", "1234567", "abcdef", code[:5] + " ", "\uff11" * 6, "-12345"]
     for bad in malformed:
         assert_error(await verify(api, bad), 401, "invalid_code")
     # Malformed strings count as wrong tries: the code is burned by now.

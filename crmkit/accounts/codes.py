@@ -86,6 +86,7 @@ async def check(rt: Runtime, tx: Tx, key: str, code: str) -> bool:
     if expires_at < rt.clock.now() or attempts >= MAX_ATTEMPTS:
         await store.delete_code(tx, key)
         return False
+    code = "".join(code.split())  # " 123 456 " as copied from a mail is the code
     well_formed = len(code) == 6 and code.isascii() and code.isdigit()
     if well_formed and hmac.compare_digest(stored, digest(rt, key, code)):
         await store.delete_code(tx, key)

@@ -69,10 +69,11 @@ async def roster(rt: Runtime, who: Principal, raw_id: str) -> tuple[list[Member]
     return members, invites
 
 
-def _no_member(raw: str) -> NotFound:
+def _no_member(raw: str, workspace_id: str) -> NotFound:
     return NotFound(
         f"no member {raw} in this workspace",
-        "GET /workspaces/{id}/members lists members (user/u_...) and invites (invite/i_...)",
+        f"GET /workspaces/{workspace_id}/members lists members (user/u_...) and invites"
+        " (invite/i_...)",
     )
 
 
@@ -80,7 +81,8 @@ def _already_member(email: str, workspace_id: str) -> CrmError:
     return Conflict(
         f"{email} is already a member of workspace/{workspace_id}",
         f"nothing to invite; to change their role use POST /workspaces/{workspace_id}/members/"
-        '<user id>/role {"role":...} (GET /workspaces/{id}/members shows the user id)',
+        f'<user id>/role {{"role":...}} (GET /workspaces/{workspace_id}/members shows the user'
+        " id)",
         code="already_member",
     )
 
@@ -244,7 +246,7 @@ async def set_role(
     user_id = bare_id(raw_user, "user", "u")
     row = None if user_id is None else await store.member(rt.db, workspace_id, user_id)
     if user_id is None or row is None:
-        raise _no_member(raw_user)
+        raise _no_member(raw_user, workspace_id)
     target = _member(row)
     if target.role == role:
         return RoleChange(target, role)
@@ -253,7 +255,7 @@ async def set_role(
         await authorize(tx, who, raw_id, admin=True)
         current = await store.member(tx, workspace_id, target.user_id)
         if current is None:
-            raise _no_member(raw_user)
+            raise _no_member(raw_user, workspace_id)
         old = str(current[2])
         if old == role:
             return RoleChange(_member(current), old)
@@ -305,7 +307,7 @@ async def remove(rt: Runtime, who: Principal, raw_id: str, raw_user: str) -> Rem
         await authorize(tx, who, raw_id, admin=not leaving)
         row = None if user_id is None else await store.member(tx, workspace_id, user_id)
         if user_id is None or row is None:
-            raise _no_member(raw_user)
+            raise _no_member(raw_user, workspace_id)
         target = _member(row)
         if target.role == "admin" and await store.count_admins(tx, workspace_id) <= 1:
             raise _last_admin(workspace_id, leaving=leaving)

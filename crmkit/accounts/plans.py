@@ -54,6 +54,13 @@ def _bigger(plan: str) -> str | None:
     return PLAN_NAMES[index + 1] if index + 1 < len(PLAN_NAMES) else None
 
 
+def _count(n: int, plural: str) -> str:
+    """ "1 deal", "2 deals", "1 company"."""
+    if n != 1:
+        return f"{n} {plural}"
+    return "1 " + (plural[:-3] + "y" if plural.endswith("ies") else plural[:-1])
+
+
 def limit_reached(
     resource: str, plan: str, used: int, limit: int, workspace_id: str | None
 ) -> CrmError:
@@ -62,15 +69,19 @@ def limit_reached(
         room = "delete a workspace you no longer need (DELETE /workspaces/{id})"
     elif resource == "members":
         message = (
-            f"the {plan} plan allows {limit} members per workspace (pending invites count) "
-            f"and this workspace has {used}"
+            f"the {plan} plan allows {_count(limit, resource)} per workspace (pending invites"
+            f" count) and this workspace has {used}"
         )
+        ws = workspace_id or "{id}"
         room = (
-            "withdraw a pending invite (DELETE /workspaces/{id}/invites/{invite_id}) or remove a "
-            "member (DELETE /workspaces/{id}/members/{user_id})"
+            f"withdraw a pending invite (DELETE /workspaces/{ws}/invites/{{invite_id}}) or remove"
+            f" a member (DELETE /workspaces/{ws}/members/{{user_id}})"
         )
     else:
-        message = f"the {plan} plan allows {limit} {resource} per workspace and this one has {used}"
+        message = (
+            f"the {plan} plan allows {_count(limit, resource)} per workspace and this one has"
+            f" {used}"
+        )
         room = f"delete {resource} you no longer need (DELETE /{resource}/{{id}})"
     bigger = _bigger(plan)
     upgrade = (

@@ -89,7 +89,12 @@ async def list_workspaces(call: Call) -> Listing:
     return Listing(
         rows,
         total=len(rows),
-        meta=["hint: to act in another workspace, mint a token: POST /workspaces/{id}/tokens"],
+        meta=[
+            "hint: this connector acts in one workspace; to use another, connect the app again"
+            " and pick it on the sign-in page"
+            if call.who.via_connector
+            else "hint: to act in another workspace, mint a token: POST /workspaces/{id}/tokens"
+        ],
     )
 
 
