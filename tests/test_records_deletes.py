@@ -172,3 +172,27 @@ async def test_records_that_lose_a_link_get_a_new_version_an_audit_row_and_new_s
     deleted = next(a for a in audit if a["action"] == "company.delete")
     assert deleted["detail"] == "unlinked: 1 contact, 1 deal"
     assert records(await api.get("/contacts?search=initech", token)) == []
+
+
+async def test_a_delete_with_many_links_runs_on_the_writer_thread(api, token, monkeypatch):
+    """Unlinking rewrites each record's search text: past HEAVY_LINKS the delete leaves the
+    loop (as a workspace delete does), with the same result."""
+    from crmkit.records import deletes
+
+    monkeypatch.setattr(deletes, "HEAVY_LINKS", 1)
+    co = await create(api, token, "companies", {"name": "Globex"})
+    made = [
+        await create(api, token, "contacts", {"name": f"P{i}", "company_id": co["handle"]})
+        for i in range(3)
+    ]
+    path = f"/companies/{bare(co['handle'])}"
+    confirm = await _first_call(api, token, path)
+    offloaded = api.rt.db.writes_offloaded
+    assert (await api.delete(f"{path}?confirm={confirm}", token)).status_code == 200
+    assert api.rt.db.writes_offloaded == offloaded + 1
+    for c in made:
+        data = (await api.json("GET", f"/contacts/{bare(c['handle'])}", token)).json()["data"]
+        assert data["company"] is None and data["version"] == 2
+    assert records(await api.get("/contacts?search=globex", token)) == []
+    audit = (await api.json("GET", "/audit?action=contact.update", token)).json()
+    assert audit["total"] == 3

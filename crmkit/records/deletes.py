@@ -19,6 +19,7 @@ from crmkit.store import records as store
 
 CONFIRM_SALT = "crmkit.delete-confirm"
 CONFIRM_TTL = 600
+HEAVY_LINKS = 200
 
 
 def _token(rt: Runtime, who: Principal, handle: str) -> str:
@@ -63,13 +64,16 @@ async def delete(
             extra={"confirm": token},
         )
     _check(rt, who, handle, confirm, f"DELETE {path}")
-    async with rt.db.write() as tx:
+    # Unlinking costs ~0.1 ms a record (its search text is rewritten): with many, the write
+    # runs on the writer thread so that the loop keeps serving reads meanwhile.
+    pointing = sum((await service.count_links(rt.db, who, rs, id_)).values())
+    async with rt.db.write(heavy=pointing > HEAVY_LINKS) as tx:
         if not await store.exists(tx, rs, who.workspace_id, id_):
             raise not_found(rs, raw_id)
-        links = _links_text(await service.unlink(rt, tx, who, rs, id_))
+        unlinked = _links_text(await service.unlink(rt, tx, who, rs, id_))
         removed = await store.delete(tx, rs, who.workspace_id, id_)
         detail = [f"activities removed: {removed}"] if removed else []
-        detail += [f"unlinked: {links}"] if links else []
+        detail += [f"unlinked: {unlinked}"] if unlinked else []
         await audit.record(
             tx,
             workspace_id=who.workspace_id,

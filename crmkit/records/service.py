@@ -317,12 +317,34 @@ async def unlink(rt: Runtime, tx: Tx, who: Principal, rs: S.RecordSpec, id_: str
     """Before a delete: every record that points at this one drops the link as a PATCH to
     null would (a new version, updated_at, an audit diff, its search text), not silently
     through the foreign key's SET NULL, which left an If-Match on the old version valid.
+    Set-based (one UPDATE per reference, the search rows and audit rows in bulk): this runs
+    under the one write lock, and a company may have thousands of contacts.
     Returns how many of each type (plural -> count)."""
+    now = rt.clock.now()
     counts: dict[str, int] = {}
     for other, name in _references(rs):
-        rows = await store.pointing_at(tx, other, name, who.workspace_id, id_)
-        for row in rows:
-            await _update(rt, tx, who, other, row, {name: None}, None)
-        if rows:
-            counts[other.plural] = counts.get(other.plural, 0) + len(rows)
+        # A contact's search text holds its company's name: without it from now on.
+        docs = (
+            [
+                (int(seq), search.document(fields))
+                for seq, *fields in await store.contacts_of_company(tx, who.workspace_id, id_)
+            ]
+            if other.kind == "contact" and name == "company_id"
+            else []
+        )
+        unlinked = await store.clear_reference(tx, other, name, who.workspace_id, id_, now)
+        if not unlinked:
+            continue
+        await search.reindex_many(tx, other, docs)
+        detail = "%s: %s -> null" % (name, shown(other.must(name), id_))
+        await audit.record_many(
+            tx,
+            workspace_id=who.workspace_id,
+            at=now,
+            action=f"{other.kind}.update",
+            targets=[other.handle(i) for i in unlinked],
+            detail=detail,
+            actor=who,
+        )
+        counts[other.plural] = counts.get(other.plural, 0) + len(unlinked)
     return counts

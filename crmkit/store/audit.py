@@ -24,6 +24,15 @@ async def insert(
     )
 
 
+async def insert_many(tx: Tx, rows: list[tuple[str | int | None, ...]]) -> None:
+    """Rows of (id, workspace_id, at, actor_email, actor_token, action, target, detail)."""
+    await tx.executemany(
+        "INSERT INTO audit (id, workspace_id, at, actor_email, actor_token, action, target, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
 async def page(
     db: Database,
     workspace_id: str,

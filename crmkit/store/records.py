@@ -36,15 +36,17 @@ async def get(conn: Conn, rs: S.RecordSpec, workspace_id: str, id_: str) -> Row 
     )
 
 
-async def pointing_at(
-    tx: Tx, rs: S.RecordSpec, field: str, workspace_id: str, id_: str
-) -> list[Row]:
-    """The records of `rs` whose reference `field` names `id_` (each reference is indexed)."""
-    return await tx.all(
-        "SELECT %s FROM %s WHERE workspace_id = ? AND %s = ? ORDER BY seq"
-        % (columns(rs), rs.table, field),
-        (workspace_id, id_),
+async def clear_reference(
+    tx: Tx, rs: S.RecordSpec, field: str, workspace_id: str, id_: str, now: int
+) -> list[str]:
+    """Set `field` to null on every record of `rs` that names `id_` there, as an update (a
+    new version, updated_at); returns their ids. Each reference has its own index."""
+    rows = await tx.all(
+        "UPDATE %s SET %s = NULL, version = version + 1, updated_at = ?"
+        " WHERE workspace_id = ? AND %s = ? RETURNING id" % (rs.table, field, field),
+        (now, workspace_id, id_),
     )
+    return [str(r[0]) for r in rows]
 
 
 async def count_pointing_at(

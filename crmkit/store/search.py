@@ -90,6 +90,15 @@ async def index(
         )
 
 
+async def reindex_many(tx: Tx, rs: S.RecordSpec, docs: list[tuple[int, str]]) -> None:
+    """New text for many records' index rows, (seq, document) each, in two statements. The
+    typo vocabulary is left as it is: it only grows (see `index`)."""
+    await tx.executemany(
+        "DELETE FROM %s_fts WHERE rowid = ?" % rs.table, [(key(seq),) for seq, _ in docs]
+    )
+    await tx.executemany(insert_sql(rs), [(key(seq), doc) for seq, doc in docs if doc])
+
+
 async def typo_terms(
     db: Database, rs: S.RecordSpec, workspace_id: str, query_words: list[str]
 ) -> dict[str, list[str]]:
