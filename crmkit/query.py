@@ -214,7 +214,8 @@ def _filters(rs: S.RecordSpec, key: str, raw: str, now: int) -> list[Filter]:
     as a reader means it, so it becomes the day's range: midnight alone matches almost
     nothing."""
     f = _filter(rs, key, raw, now)
-    if f.type == S.DATETIME and f.op == "eq" and _is_date(raw.removeprefix("eq:")):
+    written = raw[3:] if raw[:3].lower() == "eq:" else raw  # operators in any case
+    if f.type == S.DATETIME and f.op == "eq" and _is_date(written):
         assert isinstance(f.value, int)
         next_day = Filter(f.field, f.type, "lt", f.value + 86_400)
         return [Filter(f.field, f.type, "gte", f.value), next_day]

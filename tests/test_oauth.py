@@ -445,6 +445,8 @@ async def test_what_is_wrong_with_a_token_request_is_named_not_blamed_on_the_cli
         "invalid_request",
         "POST",
     )
+    r = await api.request("PUT", path)
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
 
 
 async def test_revoke_is_quiet_about_unknown_tokens(api: Api) -> None:

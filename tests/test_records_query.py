@@ -120,6 +120,7 @@ CASES = [
     # a date where a time is equal means that whole day (UTC)
     ("created_at=2026-09-22", ["Bravo"]),
     ("created_at=eq:2026-09-23", ["Charlie 100%_off"]),
+    ("created_at=EQ:2026-09-23", ["Charlie 100%_off"]),
     ("created_at=2026-09-20", []),
     ("follow_up_at=2026-09-01", ["Alpha"]),
     ("created_at=2026-09-22T14:13:20Z", ["Bravo"]),  # a time is still that second

@@ -127,7 +127,7 @@ def wants_json(query_string: str, accept: str) -> bool:
             allowed=("text", "json"),
             code="invalid_format",
         )
-    return "application/json" in accept and ("q=" not in accept or _json_preferred(accept))
+    return "application/json" in accept and (";" not in accept or _json_preferred(accept))
 
 
 def _json_preferred(accept: str) -> bool:

@@ -148,19 +148,19 @@ async def client_of(call: Call, fields: dict[str, str]) -> clients.Client:
     return client
 
 
-def _post_only(call: Call) -> None:
-    """A GET here answers in the OAuth shape too (help: these endpoints' errors are OAuth's)."""
-    if call.request.method != "POST":
-        raise OAuthError(
-            f"{call.request.url.path} takes POST with a form body",
-            "",
-            status=405,
-            headers={"Allow": "POST"},
-        )
+async def post_only(call: Call) -> dict[str, Any]:
+    """A GET of the token or revoke endpoint answers in the OAuth shape too (help: these
+    endpoints' errors are OAuth's). A route of its own, after the POST one: other methods
+    then get Starlette's 405 naming POST alone."""
+    raise OAuthError(
+        f"{call.request.url.path} takes POST with a form body",
+        "",
+        status=405,
+        headers={"Allow": "POST"},
+    )
 
 
 async def token(call: Call) -> dict[str, Any]:
-    _post_only(call)
     fields = await form(call.request)
     grant_type = fields.get("grant_type")
     client = await client_of(call, fields)
@@ -189,7 +189,6 @@ async def token(call: Call) -> dict[str, Any]:
 
 
 async def revoke(call: Call) -> dict[str, Any]:
-    _post_only(call)
     fields = await form(call.request)
     client = await client_of(call, fields)
     raw = fields.get("token")
@@ -218,6 +217,8 @@ routes = [
     Route("/oauth/register", endpoint(oauth_json(register, 201), auth=False), methods=["POST"]),
     Route("/oauth/authorize", endpoint(authorize_get, auth=False), methods=["GET"]),
     Route("/oauth/authorize", endpoint(authorize_post, auth=False), methods=["POST"]),
-    Route("/oauth/token", endpoint(oauth_json(token), auth=False), methods=["GET", "POST"]),
-    Route("/oauth/revoke", endpoint(oauth_json(revoke), auth=False), methods=["GET", "POST"]),
+    Route("/oauth/token", endpoint(oauth_json(token), auth=False), methods=["POST"]),
+    Route("/oauth/token", endpoint(oauth_json(post_only), auth=False), methods=["GET"]),
+    Route("/oauth/revoke", endpoint(oauth_json(revoke), auth=False), methods=["POST"]),
+    Route("/oauth/revoke", endpoint(oauth_json(post_only), auth=False), methods=["GET"]),
 ]
