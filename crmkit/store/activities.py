@@ -56,14 +56,16 @@ async def page(
     logged (seq, which no two share, so the order is total); `after`: the previous page's last
     (at, seq). And how many match, counted up to cap + 1. An activity logged with a past `at`
     joins the order behind a reader's cursor, never skipping or repeating another row."""
-    if len(targets) == 1:
-        # `+workspace_id`: keep the planner on activities_by_target (ids are unique anyway)
-        where, params = ["target_id = ?", "+workspace_id = ?"], [targets[0], workspace_id]
+    if targets:
+        # `+workspace_id`: keep the planner on activities_by_target (ids are unique anyway).
+        # Without statistics it otherwise walked the workspace for an IN of rare targets
+        # (two records with 3 activities each among 200k: 190 ms, against 0.1).
+        marks = ", ".join("?" * len(targets))
+        where, params = ["target_id IN (%s)" % marks, "+workspace_id = ?"], [*targets, workspace_id]
     else:
+        # With kind=, activities_by_kind (migration 0011) finds a rare kind without walking
+        # every activity of the workspace.
         where, params = ["workspace_id = ?"], [workspace_id]
-        if targets:
-            where.append("target_id IN (%s)" % ", ".join("?" * len(targets)))
-            params.extend(targets)
     if kinds:
         where.append("kind IN (%s)" % ", ".join("?" * len(kinds)))
         params.extend(kinds)
