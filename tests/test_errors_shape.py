@@ -81,10 +81,10 @@ async def test_control_characters_echoed_in_an_error_are_escaped(api: Any) -> No
     """A path is echoed in the not-found message: a terminal escape or a NUL in it must not
     reach the reader raw (DESIGN section 3); JSON carries the value, escaped by JSON itself."""
     token = await api.sign_in("controls@acme.com")
-    path = "/contacts/c_%00%1b%5b31mabc%09x%7f"
+    path = "/contacts/c_%00%1b%5b31mabc%09x%7f%E2%80%AE"  # ... and a bidi override (U+202E)
     text = await api.request("GET", path, token)
     assert text.status_code == 404
     assert text.text.isascii() and all(ch == "\n" or ch.isprintable() for ch in text.text)
-    assert "c_\\x00\\x1b[31mabc\\tx\\x7f" in text.text.splitlines()[0]
+    assert "c_\\x00\\x1b[31mabc\\tx\\x7f\\u202e" in text.text.splitlines()[0]
     js = await api.request("GET", path, token, headers=JSON)
-    assert "c_\x00\x1b[31mabc\tx\x7f" in js.json()["error"]["message"]
+    assert "c_\x00\x1b[31mabc\tx\x7f\u202e" in js.json()["error"]["message"]

@@ -424,17 +424,46 @@ async def test_a_reference_sent_by_the_name_replies_show_names_the_field_to_writ
 
 async def test_a_record_reply_carries_its_version_as_an_etag_that_if_match_takes(api, token):
     made = await api.post("/contacts", token, json={"name": "E"})
-    assert made.headers["etag"] == '"1"'
+    assert made.headers["etag"] == 'W/"1"'
     handle = records(made)[0].split()[0]
     path = f"/contacts/{bare(handle)}"
     got = await api.json("GET", path, token)
-    assert got.headers["etag"] == '"1"'
+    assert got.headers["etag"] == 'W/"1"'
     patched = await api.patch(
         path, token, json={"title": "x"}, headers={"If-Match": got.headers["etag"]}
     )
-    assert patched.status_code == 200 and patched.headers["etag"] == '"2"'
+    assert patched.status_code == 200 and patched.headers["etag"] == 'W/"2"'
     stale = await api.patch(
         path, token, json={"title": "y"}, headers={"If-Match": got.headers["etag"]}
     )
     assert stale.status_code == 412
     assert "etag" not in (await api.get("/contacts", token)).headers  # a list has no one version
+
+
+async def test_blobs_and_fractional_times_written_around_the_api_still_list_and_page(api, token):
+    """A BLOB (which JSON cannot carry) shows as the text reply writes it; a fractional `at`
+    on a page boundary still pages (its cursor is one crmkit issued)."""
+    made = await create(api, token, "contacts", {"name": "Blob"})
+    cid = bare(made["handle"])
+    for i in range(3):
+        body = {"kind": "call", "body": f"b{i}", "at": f"2026-01-0{i + 1}T00:00:00Z"}
+        assert (await api.post(f"/contacts/{cid}/activities", token, json=body)).status_code == 201
+    async with api.rt.db.write() as tx:
+        await tx.execute(
+            "UPDATE contacts SET name = ?, custom = ? WHERE id = ?", (b"\xff\xfe", b"\x00", cid)
+        )
+        await tx.execute("UPDATE activities SET at = at + 0.5 WHERE body = 'b1'")
+    for path in (f"/contacts/{cid}", "/contacts"):
+        r = await api.json("GET", path, token)
+        assert r.status_code == 200, r.text
+        data = r.json()["data"]
+        one = data if isinstance(data, dict) else data[0]
+        assert one["name"] == str(b"\xff\xfe") and one["custom"] == str(b"\x00")
+        assert (await api.get(path, token)).status_code == 200
+    first = (await api.json("GET", f"/contacts/{cid}/activities?limit=2", token)).json()
+    assert [a["body"] for a in first["data"]] == ["b2", "b1"]
+    nxt = await api.json(
+        "GET", f"/contacts/{cid}/activities?limit=2&cursor={first['next_cursor']}", token
+    )
+    assert nxt.status_code == 200, nxt.text
+    assert [a["body"] for a in nxt.json()["data"]] == ["b0"]

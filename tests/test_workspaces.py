@@ -206,7 +206,8 @@ async def test_names_that_could_pass_for_others_are_refused(api):
     ann = await api.sign_in("ann@acme.com")
     first, _ = await ids(api, ann)
     before = await snapshot(api)
-    for name in ("\u202egnp.exe", "a\u200bb", "tab\there", "line\u2028two"):
+    invisible = ("\u3164", "\u115f\u1160", "\u2800", "a\u034fb", "\ue000", "\u0378", "-\u200b")
+    for name in ("\u202egnp.exe", "a\u200bb", "tab\there", "line\u2028two", *invisible):
         r = await api.json("POST", "/workspaces", ann, json={"name": name})
         assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_field"), name
         r = await api.json("POST", f"/workspaces/{first}/tokens", ann, json={"name": name})

@@ -40,7 +40,10 @@ def position(
     found = read_cursor(rt, cursor or None, fingerprint, who.workspace_id)
     if not found:
         return None
-    if len(found) != len(types) or not all(type(v) is t for v, t in zip(found, types, strict=True)):
+    # A key read from a time column may be a REAL written around the API: still a number.
+    if len(found) != len(types) or not all(
+        type(v) is t or (t is int and type(v) is float) for v, t in zip(found, types, strict=True)
+    ):
         raise bad_cursor("the cursor is not one crmkit issued")
     return found
 

@@ -21,6 +21,7 @@ MAX_TAGS = 50
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 _DOMAIN = re.compile(r"^(?=.{1,253}\Z)[a-z0-9-]+(\.[a-z0-9-]+)+\Z")
 _CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PREFIX = {"contact": "c", "company": "co", "deal": "d"}
 
@@ -73,7 +74,7 @@ def clean(rs: S.RecordSpec, f: S.Field, value: Any, now: int) -> Any:
             )
         return value
     if t == S.DATE:
-        if not re.match(r"^\d{4}-\d{2}-\d{2}$", value) or not _real_day(value):
+        if not _DATE.match(value) or not _real_day(value):
             raise _bad(
                 name, f"must be a date YYYY-MM-DD, got {value[:40]!r}", f'"{name}":"2026-06-30"'
             )

@@ -214,7 +214,14 @@ def to_json(result: Result) -> bytes:
         body = {"data": dict(result.sections)}
     else:
         body = {"data": result.data}
-    return orjson.dumps(body)
+    return orjson.dumps(body, default=_as_stored)
+
+
+def _as_stored(value: object) -> str:
+    """What JSON cannot carry (a BLOB written around the API) as the text reply shows it."""
+    if isinstance(value, bytes):
+        return str(value)  # as text_value writes it, before any quoting
+    raise TypeError(type(value).__name__)
 
 
 def respond(
@@ -227,8 +234,9 @@ def respond(
     if status is None:
         status = result.status if isinstance(result, Record | Message) else 200
     if isinstance(result, Record) and type(version := result.data.get("version")) is int:
-        # The version as an entity tag: If-Match takes it back as sent ("3" or 3).
-        headers = {"ETag": '"%d"' % version, **(headers or {})}
+        # The version as a weak entity tag (the same version shows as text or JSON, and its
+        # activity count moves without a new version); If-Match takes it back as sent.
+        headers = {"ETag": 'W/"%d"' % version, **(headers or {})}
     if as_json:
         return Response(to_json(result), status_code=status, media_type=JSON, headers=headers)
     return Response(to_text(result), status_code=status, media_type=TEXT, headers=headers)

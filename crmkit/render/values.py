@@ -110,12 +110,17 @@ def record_line(data: Data) -> str:
 _LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # The other control characters: a path or value echoed in an error must not reach a terminal
 # raw (an escape sequence) or hide in the line (a NUL), so they are written as escapes.
-_CONTROLS = re.compile("[\x00-\x09\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+# Bidi controls and zero-width characters too: an echoed path must read as it was sent.
+_CONTROLS = re.compile(
+    "[\x00-\x09\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
 def _control_escape(match: re.Match[str]) -> str:
     ch = match.group(0)
-    return "\\t" if ch == "\t" else "\\x%02x" % ord(ch)
+    if ch == "\t":
+        return "\\t"
+    return "\\x%02x" % ord(ch) if ord(ch) < 0x100 else "\\u%04x" % ord(ch)
 
 
 def one_line(s: str) -> str:

@@ -29,7 +29,7 @@ from crmkit import spec as S
 from crmkit.query import CustomValue, Filter, Plan
 
 _OPS = {S.TAGS: frozenset({"eq", "in"}), S.JSON: frozenset({"eq", "in", "gt", "gte", "lt", "lte"})}
-_SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}  # also the JSON path's (sql_query)
 
 
 def table(rs: S.RecordSpec) -> str:
@@ -124,8 +124,8 @@ def _match(f: Filter, values: list[Any], row: str = "") -> tuple[str, list[Any]]
     value it may match: that is what finds the rows by the index (SQLite's planner would not
     use it for the OR of kinds alone). `row`: the index table's alias and a dot, if any."""
     value = row + "value"
-    if f.op in _SIGNS:
-        sign = _SIGNS[f.op]
+    if f.op in SIGNS:
+        sign = SIGNS[f.op]
         if isinstance(f.value, int | float):
             upper = " AND %s < ''" % value if sign[0] == ">" else ""
             return "%s %s ?%s AND %snumber" % (value, sign, upper, row), [f.value]

@@ -59,7 +59,7 @@ _CUSTOM = "CASE WHEN json_valid(custom) THEN custom END"
 _TAGS = "CASE WHEN json_valid(tags) THEN tags END"
 
 
-_SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_SIGNS = facets.SIGNS
 
 
 def _expr(f: Filter) -> str:

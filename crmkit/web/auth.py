@@ -140,6 +140,6 @@ routes = [
     Route("/auth/verify", endpoint(verify_code, auth=False), methods=["POST"]),
     Route("/whoami", endpoint(whoami), methods=["GET"]),
     Route("/tokens", endpoint(list_tokens), methods=["GET"]),
-    # `:path` so the full handle works too (DESIGN 2), as on the record routes.
+    # `:handle` so the full handle works too (DESIGN 2), as on the record routes.
     route("/tokens/{token_id:handle}", {"DELETE": revoke_token}),
 ]
