@@ -121,7 +121,8 @@ async def authorize_post(call: Call) -> Response:
     except CrmError as exc:
         # The redirect URI is known good by now: the application hears of the failure (RFC
         # 6749 4.1.2.1) instead of waiting on a page only the person sees.
-        params = {"error": "access_denied", "error_description": exc.message}
+        error = "temporarily_unavailable" if exc.status >= 500 else "access_denied"
+        params = {"error": error, "error_description": exc.message}
         return _redirect(back_to_client(flow, params))
     return _redirect(back_to_client(flow, {"code": code}))
 
