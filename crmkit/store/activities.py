@@ -7,6 +7,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.store.db import Database, Row, Tx
+from crmkit.store.feeds import rows_and_total
 
 COLUMNS = "id, kind, target_kind, target_id, body, created_by, at"
 WIDTH = COLUMNS.count(",") + 1
@@ -82,12 +83,7 @@ async def page(
         width=WIDTH + 2,
         numbers=(WIDTH - 1,),  # at
     )
-    if rows:
-        return rows, int(rows[0][-1])
-    if after is None:
-        return [], 0
-    row = await db.one("SELECT " + count, params)  # past the last page
-    return [], int(row[0]) if row else 0
+    return await rows_and_total(db, rows, after is None, count, params)
 
 
 async def due(
@@ -130,9 +126,4 @@ async def due(
         % (total, " UNION ALL ".join(parts), limit + 1)
     )
     rows = await db.many(sql, [*count_params, *params], width=6, numbers=(3,))  # follow_up_at
-    if rows:
-        return rows, int(rows[0][-1])
-    if after is None:
-        return [], 0
-    row = await db.one("SELECT " + total, count_params)  # past the last page
-    return [], int(row[0]) if row else 0
+    return await rows_and_total(db, rows, after is None, total, count_params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crmkit.store.db import Database, Row, Tx
+from crmkit.store.feeds import rows_and_total
 
 
 async def insert(
@@ -78,9 +79,4 @@ async def page(
         width=9,
         numbers=(1,),  # at
     )
-    if rows:
-        return rows, int(rows[0][-1])
-    if before is None:
-        return [], 0
-    row = await db.one("SELECT " + count, params)  # past the last page
-    return [], int(row[0]) if row else 0
+    return await rows_and_total(db, rows, before is None, count, params)
