@@ -374,3 +374,43 @@ async def test_an_index_from_before_0007_is_rebuilt_newest_first(api, token, peo
     await api.delete(f"/deals/{first}?confirm={r.json()['error']['confirm']}", token)
     assert (await api.json("GET", "/deals?search=renewal", token)).json()["data"] == []
     assert (await db.one("SELECT count(*) FROM deals_fts"))[0] == 0
+
+
+async def test_a_phone_with_separators_is_found_by_its_digits(api, token):
+    """An agent holding +14155550100 (E.164) or 4155550100 finds "+1 (415) 555-0100"; rows
+    indexed before this rule get the digits from migration 0012."""
+    import aiosqlite
+
+    from crmkit.store.schema import migrate
+
+    made = await create(api, token, "contacts", {"name": "Dialed", "phone": "+1 (415) 555-0100"})
+    plain = await create(api, token, "contacts", {"name": "Plain", "phone": "+15550199"})
+    queries = ("4155550100", "14155550100", "%2B14155550100", "5550100", "555-0100")
+
+    async def found() -> list[list[str]]:
+        out = []
+        for q in queries:
+            r = await api.json("GET", f"/contacts?search={q}", token)
+            out.append([c["handle"] for c in r.json()["data"]])
+        return out
+
+    assert await found() == [[made["handle"]]] * len(queries)
+    assert (await api.json("GET", "/contacts?search=15550199", token)).json()["data"][0][
+        "handle"
+    ] == plain["handle"]
+    # As a database from before 0012 indexed it: without the digits.
+    db = api.rt.db
+    async with db.write() as tx:
+        await tx.execute(
+            "UPDATE contacts_fts SET body = 'Dialed +1 (415) 555-0100' WHERE rowid = -(SELECT seq"
+            " FROM contacts WHERE name = 'Dialed')"
+        )
+        await tx.execute("DELETE FROM schema_migrations WHERE version = 12")
+    assert (await api.json("GET", "/contacts?search=4155550100", token)).json()["data"] == []
+    bodies = await db.all("SELECT body FROM contacts_fts ORDER BY rowid")
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        assert await migrate(conn) == ["0012_phone_digits.sql"]
+    assert await found() == [[made["handle"]]] * len(queries)
+    after = await db.all("SELECT body FROM contacts_fts ORDER BY rowid")
+    changed = [(b, a) for (b,), (a,) in zip(bodies, after, strict=True) if a != b]
+    assert changed == [("Dialed +1 (415) 555-0100", "Dialed +1 (415) 555-0100 14155550100")]

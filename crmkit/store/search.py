@@ -25,6 +25,9 @@ _WORD = re.compile(r"\w+")
 # Email addresses are mostly unique strings: substring search finds them, and leaving them out
 # of the typo vocabulary keeps it (and each write) small.
 _EMAIL = re.compile(r"\S+@\S+")
+# As migration 0012's GLOB patterns say it: digits, spaces and + ( ) . - / only.
+_PHONE = re.compile(r"[0-9 +().\-/]+\Z", re.ASCII)
+_SEPARATOR = re.compile(r"[ ().\-/]")
 
 
 def key(seq: int) -> int:
@@ -191,5 +194,18 @@ def _score(rs: S.RecordSpec, q: str) -> tuple[str, list[Any]]:
 
 
 def document(values: list[Any]) -> str:
-    """The indexed text of one record: its searchable values, one space apart."""
-    return " ".join(str(v) for v in values if v)
+    """The indexed text of one record: its searchable values, one space apart, then the
+    digits of each one written as a phone number with separators (migration 0012)."""
+    parts = [str(v) for v in values if v]
+    return " ".join([*parts, *(d for d in map(phone_digits, parts) if d)])
+
+
+def phone_digits(value: str) -> str | None:
+    """ "+1 (415) 555-0100" -> "14155550100": indexed too, so that a number typed without
+    separators (4155550100, or +14155550100 as E.164 writes it) finds the record. Only for
+    text made of digits and phone separators, with a separator and at least 5 digits; a
+    number without separators is found as it is."""
+    if not _PHONE.match(value) or not _SEPARATOR.search(value):
+        return None
+    digits = "".join(c for c in value if c.isdigit())
+    return digits if len(digits) >= 5 else None
