@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from foundation_util import JSON, assert_error, count, counts
 
 EMAIL = "jane@acme.com"
@@ -157,6 +158,24 @@ async def test_sixth_request_per_email_is_rate_limited(api: Any) -> None:
     assert (await request(api, "bob@acme.com")).status_code == 200
 
 
+async def test_at_most_twenty_codes_a_day_for_one_email(api: Any) -> None:
+    """Five wrong tries a code: at most 100 guesses at one account a day (NIST SP 800-63B
+    5.2.2), where the 15-minute limit alone allowed 2,400."""
+    clock = api.app.runtime.clock
+    for _ in range(4):
+        for _ in range(5):
+            assert (await request(api)).status_code == 200
+        clock.advance(15 * 60)
+    r = await request(api, headers=JSON)
+    err = assert_error(r, 429, "rate_limited")
+    assert "at most 20 per 24 hours" in err["message"]
+    assert int(r.headers["retry-after"]) == 24 * 3600 - 4 * 15 * 60
+    assert len(api.inbox.to(EMAIL)) == 20
+    assert (await request(api, "bob@acme.com")).status_code == 200  # per email
+    clock.advance(int(r.headers["retry-after"]))
+    assert (await request(api)).status_code == 200
+
+
 async def test_email_limit_lifts_after_the_window(api: Any) -> None:
     clock = api.app.runtime.clock
     for _ in range(5):
@@ -214,3 +233,21 @@ async def test_concurrent_requests_respect_the_email_limit(api: Any) -> None:
     assert sorted(r.status_code for r in replies) == [200] * 5 + [429] * 3
     assert len(api.inbox.to(EMAIL)) == 5
     assert await count(api.rt.db, "rate_hits", "key = ?", (f"login-email:{EMAIL}",)) == 5
+
+
+async def test_one_limit_never_purges_another_limits_hits(api: Any) -> None:
+    """The rate table is shared: a hit under a 15-minute limit must not delete the hits an
+    hourly (or daily) limit still counts."""
+    from crmkit.accounts import ratelimit
+    from crmkit.errors import RateLimited
+
+    rt, clock = api.rt, api.app.runtime.clock
+    hourly = ratelimit.Limit("test-hourly", 1, 3600, "hourly things")
+    async with rt.db.write() as tx:
+        await ratelimit.hit(rt, tx, [hourly], "wait")
+    clock.advance(16 * 60)
+    async with rt.db.write() as tx:
+        await ratelimit.hit(rt, tx, [ratelimit.Limit("test-short", 5, 900, "short")], "wait")
+    with pytest.raises(RateLimited):
+        async with rt.db.write() as tx:
+            await ratelimit.hit(rt, tx, [hourly], "wait")

@@ -133,6 +133,21 @@ async def test_registrations_are_rate_limited(api: Api) -> None:
     assert await count(api.rt.db, "oauth_clients") == before
 
 
+async def test_a_shorter_limit_elsewhere_does_not_empty_the_hourly_count(
+    api: Api, clock: FixedClock
+) -> None:
+    """Every flow shares the rate table: a sign-in (15-minute window) purged hits older than
+    its own window, so 16 minutes later the hourly registration count was empty again."""
+    for _ in range(20):
+        await register(api.http)
+    clock.advance(16 * 60)
+    r = await api.post("/auth/request", json={"email": "someone@acme.com"})
+    assert r.status_code == 200, r.text
+    r = await api.post("/oauth/register", json={"redirect_uris": [CALLBACK]})
+    assert r.status_code == 429, r.text
+    assert int(r.headers["retry-after"]) == 44 * 60
+
+
 # --- authorize --------------------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
 from crmkit.store.db import Tx
 
+LONGEST_WINDOW = 24 * 3600  # no limit counts further back
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -21,17 +23,29 @@ class Limit:
 async def hit(rt: Runtime, tx: Tx, limits: list[Limit], hint: str) -> None:
     """Count one hit against every limit, or raise 429 (counting nothing) if any is full."""
     now = rt.clock.now()
-    longest = max(limit.window_seconds for limit in limits)
-    await store.purge_rate_hits(tx, now - longest)
+    # Purged by the longest window of any flow, not this call's: the table is shared, and a
+    # sign-in (15 minutes) purging by its own window emptied the hourly invite and
+    # registration counts and the daily one.
+    assert all(limit.window_seconds <= LONGEST_WINDOW for limit in limits)
+    await store.purge_rate_hits(tx, now - LONGEST_WINDOW)
     for limit in limits:
         count, oldest = await store.rate_window(tx, limit.key, now - limit.window_seconds)
         if count >= limit.max_hits:
             retry = (oldest or now) + limit.window_seconds - now
             raise RateLimited(
-                f"too many {limit.what}: at most {limit.max_hits} per "
-                f"{limit.window_seconds // 60} minutes",
+                f"too many {limit.what}:"
+                f" at most {limit.max_hits} per {_span(limit.window_seconds)}",
                 hint,
                 retry_after=retry,
             )
     for limit in limits:
         await store.add_rate_hit(tx, limit.key, now)
+
+
+def _span(seconds: int) -> str:
+    """A window in words: 15 minutes, hour, 24 hours."""
+    if seconds == 3600:
+        return "hour"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hours"
+    return f"{seconds // 60} minutes"
