@@ -269,7 +269,9 @@ class McpEndpoint:
 
     def route(self) -> Route:
         # Exactly /mcp: a Mount would redirect /mcp to /mcp/, which connectors follow badly.
-        return Route("/mcp", self, methods=["GET", "POST", "DELETE"])
+        # Every method reaches the endpoint, which answers all but POST with its own 405
+        # (Allow: POST): Starlette's would list GET and DELETE, which are 405s themselves.
+        return Route("/mcp", self)
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -283,6 +285,7 @@ class McpEndpoint:
     def host_allowed(self, host: str) -> bool:
         """As the SDK judges it (an exact name, or a loopback name with any port): checked
         first here so that a refusal is a crmkit error with a hint, not the SDK's bare 421."""
+        host = host.lower()  # host names are case-insensitive
         return host in self.allowed_hosts or any(
             allowed.endswith(":*") and host.startswith(allowed[:-1])
             for allowed in self.allowed_hosts
@@ -345,7 +348,9 @@ class McpEndpoint:
         except CrmError as exc:
             await error_response(exc, as_json=as_json)(scope, receive, send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        # The SDK compares the Host header case-sensitively; it passed ours in any case.
+        headers = [(k, v.lower() if k == b"host" else v) for k, v in scope["headers"]]
+        await self.manager.handle_request({**scope, "headers": headers}, receive, send)
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None

@@ -466,6 +466,6 @@ def fixed_params(
                 (*allowed, "format"),
             )
         if key in found:
-            raise _bad(f"{key}= is given twice", f"give {key}= once")
+            raise _bad(f"{key} is given more than once", f"send {key}= once")
         found[key] = value
     return found

@@ -48,3 +48,25 @@ def test_the_backup_is_owner_only_and_never_the_live_database(db_path: str, tmp_
         assert done.returncode == 1
         assert "is the live database" in done.stderr
     assert sqlite3.connect(db_path).execute("SELECT count(*) FROM t").fetchone() == (0,)
+
+
+def test_the_backup_never_replaces_a_database_in_use_or_a_directory(
+    db_path: str, tmp_path: Path
+) -> None:
+    """A target with a -wal file is open somewhere (a second server on it): renaming over it
+    corrupted what that server wrote next."""
+    sqlite3.connect(db_path).execute("CREATE TABLE t (x)").connection.close()
+    other = tmp_path / "other.db"
+    holder = sqlite3.connect(other)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("CREATE TABLE kept (x)")
+    holder.execute("INSERT INTO kept VALUES (1)")
+    holder.commit()
+    try:
+        done = run_cli("backup", str(other), "--db", db_path)
+        assert done.returncode == 1 and "looks in use" in done.stderr, done.stderr
+        assert holder.execute("SELECT count(*) FROM kept").fetchone() == (1,)
+    finally:
+        holder.close()
+    done = run_cli("backup", str(tmp_path), "--db", db_path)
+    assert done.returncode == 1 and "is a directory" in done.stderr, done.stderr

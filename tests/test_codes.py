@@ -162,14 +162,16 @@ async def test_at_most_twenty_codes_a_day_for_one_email(api: Any) -> None:
     """Five wrong tries a code: at most 100 guesses at one account a day (NIST SP 800-63B
     5.2.2), where the 15-minute limit alone allowed 2,400."""
     clock = api.app.runtime.clock
-    for _ in range(4):
+    for round_ in range(4):
+        if round_:
+            clock.advance(15 * 60)
         for _ in range(5):
             assert (await request(api)).status_code == 200
-        clock.advance(15 * 60)
+    # Both limits are full: Retry-After is the longer wait, not the 15 minutes'.
     r = await request(api, headers=JSON)
     err = assert_error(r, 429, "rate_limited")
     assert "at most 20 per 24 hours" in err["message"]
-    assert int(r.headers["retry-after"]) == 24 * 3600 - 4 * 15 * 60
+    assert int(r.headers["retry-after"]) == 24 * 3600 - 3 * 15 * 60
     assert len(api.inbox.to(EMAIL)) == 20
     assert (await request(api, "bob@acme.com")).status_code == 200  # per email
     clock.advance(int(r.headers["retry-after"]))

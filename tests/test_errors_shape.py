@@ -88,3 +88,6 @@ async def test_control_characters_echoed_in_an_error_are_escaped(api: Any) -> No
     assert "c_\\x00\\x1b[31mabc\\tx\\x7f\\u202e" in text.text.splitlines()[0]
     js = await api.request("GET", path, token, headers=JSON)
     assert "c_\x00\x1b[31mabc\tx\x7f\u202e" in js.json()["error"]["message"]
+    # A backslash is escaped too: a literal "\x1b" cannot pass for an escaped ESC.
+    text = await api.request("GET", "/contacts/c_%5Cx1b", token)
+    assert "c_\\\\x1b" in text.text.splitlines()[0], text.text

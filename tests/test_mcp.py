@@ -203,9 +203,12 @@ async def test_a_foreign_host_gets_a_crmkit_error_naming_the_base_url(
     assert error["code"] == "misdirected_request"
     assert error["message"].startswith("this server answers /mcp as 127.0.0.1:")
     assert error["hint"].startswith("set CRMKIT_BASE_URL")
-    headers["Host"] = "localhost:9999"  # loopback with any port is fine (local inspectors)
-    r = await api.post("/mcp", token, json=body, headers=headers)
-    assert r.status_code == 200, r.text
+    for host in ("localhost:9999", "LOCALHOST:9999"):  # loopback, any port, any case
+        headers["Host"] = host
+        r = await api.post("/mcp", token, json=body, headers=headers)
+        assert r.status_code == 200, r.text
+    r = await api.request("PUT", "/mcp", token, headers={"Accept": "application/json"})
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")  # not GET or DELETE
 
 
 async def test_cors_preflight_on_mcp_and_token(server: tuple[Api, LiveServer]) -> None:

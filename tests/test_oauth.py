@@ -462,6 +462,7 @@ async def test_what_is_wrong_with_a_token_request_is_named_not_blamed_on_the_cli
     )
     r = await api.request("PUT", path)
     assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert r.json()["error"] == "invalid_request"  # the OAuth shape for every method
 
 
 async def test_revoke_is_quiet_about_unknown_tokens(api: Api) -> None:

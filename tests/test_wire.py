@@ -400,6 +400,7 @@ def test_record_ids_are_twelve_uniform_base32_letters() -> None:
         ("text/plain;q=0.5, application/json;q=0.9", True),
         ("application/json; q=0", False),
         ("application/json;Q=0, text/plain", False),
+        ("APPLICATION/JSON", True),
         ("application/json;q=0.5, */*;q=0.1", True),
         ("application/json;q=0.5, text/*", False),
         ("application/json;q=oops", False),

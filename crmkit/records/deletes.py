@@ -56,10 +56,12 @@ async def delete(
     path = f"/{rs.plural}/{id_}"
     if confirm is None:
         token = _token(rt, who, handle)
-        links = _links_text(await service.count_links(rt.db, who, rs, id_))
+        counts = await service.count_links(rt.db, who, rs, id_)
+        links = _links_text(counts)
+        lose = "loses its" if sum(counts.values()) == 1 else "lose their"
         raise ConfirmationRequired(
             f"deleting {handle} needs confirmation (its activities go with it"
-            + (f"; {links} lose their link to it)" if links else ")"),
+            + (f"; {links} {lose} link to it)" if links else ")"),
             f"confirm with the user, then repeat: DELETE {path}?confirm={token} (valid 10 minutes)",
             extra={"confirm": token},
         )

@@ -127,7 +127,11 @@ def wants_json(query_string: str, accept: str) -> bool:
             allowed=("text", "json"),
             code="invalid_format",
         )
-    return "application/json" in accept and (";" not in accept or _json_preferred(accept))
+    if "application/json" not in accept:
+        accept = accept.lower()  # media types are case-insensitive (the usual case costs nothing)
+        if "application/json" not in accept:
+            return False
+    return ";" not in accept or _json_preferred(accept)
 
 
 def _json_preferred(accept: str) -> bool:

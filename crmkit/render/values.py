@@ -112,7 +112,7 @@ _LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 # raw (an escape sequence) or hide in the line (a NUL), so they are written as escapes.
 # Bidi controls and zero-width characters too: an echoed path must read as it was sent.
 _CONTROLS = re.compile(
-    "[\x00-\x09\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+    "[\\\\\x00-\x09\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
 
 
@@ -120,6 +120,8 @@ def _control_escape(match: re.Match[str]) -> str:
     ch = match.group(0)
     if ch == "\t":
         return "\\t"
+    if ch == "\\":  # so that a literal "\x1b" in a path cannot pass for an escaped ESC
+        return "\\\\"
     return "\\x%02x" % ord(ch) if ord(ch) < 0x100 else "\\u%04x" % ord(ch)
 
 

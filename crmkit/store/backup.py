@@ -23,6 +23,15 @@ def backup(database: str, target: str) -> int:
     if destination in live:
         # Renaming over the live file would leave the server writing to an unlinked inode.
         raise ValueError(f"{target} is the live database (or its journal); choose another path")
+    if any(Path(f"{destination}{suffix}").exists() for suffix in ("-wal", "-shm")):
+        # Another SQLite connection (a second server?) has it open: renaming over it would
+        # leave that process writing to an unlinked file, or corrupt what it writes next.
+        raise ValueError(
+            f"{target} looks in use (it has a -wal or -shm file): stop what uses it, or"
+            " choose another path"
+        )
+    if destination.is_dir():
+        raise ValueError(f"{target} is a directory; give a file path, e.g. {target}/crmkit.db")
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".crmkit-backup-", dir=destination.parent)
     os.close(fd)

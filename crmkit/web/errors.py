@@ -8,9 +8,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crmkit.errors import CrmError, MethodNotAllowed, NotFound
+from crmkit.errors import CrmError, MethodNotAllowed, NotFound, OAuthError
 from crmkit.render import error_response, wants_json_lenient
 from crmkit.web.edge import internal_error
+from crmkit.web.oauth import POST_ONLY, rfc_error
 
 log = logging.getLogger("crmkit.http")
 
@@ -31,6 +32,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
         err = NotFound(
             f"no route {request.method} {request.url.path}",
             "see GET /help for every endpoint",
+        )
+    elif exc.status_code == 405 and request.url.path in POST_ONLY:
+        return rfc_error(
+            OAuthError(
+                f"{request.method} is not allowed on {request.url.path}; it takes POST",
+                "",
+                status=405,
+                headers={"Allow": "POST"},
+            )
         )
     elif exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")

@@ -148,10 +148,13 @@ async def client_of(call: Call, fields: dict[str, str]) -> clients.Client:
     return client
 
 
+# The endpoints whose every reply, a wrong method's 405 included (web/errors.py), is in the
+# OAuth JSON shape (help: these endpoints' errors are OAuth's).
+POST_ONLY = ("/oauth/register", "/oauth/token", "/oauth/revoke")
+
+
 async def post_only(call: Call) -> dict[str, Any]:
-    """A GET of the token or revoke endpoint answers in the OAuth shape too (help: these
-    endpoints' errors are OAuth's). A route of its own, after the POST one: other methods
-    then get Starlette's 405 naming POST alone."""
+    """A GET of the token or revoke endpoint: 405 in the OAuth shape, naming POST."""
     raise OAuthError(
         f"{call.request.url.path} takes POST with a form body",
         "",
