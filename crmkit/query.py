@@ -33,6 +33,12 @@ _RELATIVE = re.compile(r"^now(?:([+ -])(\d{1,6})([smhdw]))?\Z", re.ASCII)
 _SPACE_OFFSET = re.compile(r" (\d\d:?\d\d)\Z", re.ASCII)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+# A date, T (or a space), hours and minutes, optional seconds and fraction, then Z, an offset
+# or nothing (UTC).
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?\Z",
+    re.ASCII,
+)
 _INT = re.compile(r"^-?\d{1,19}\Z", re.ASCII)
 # A custom value that spells a number: JSON's syntax (ASCII digits, an optional fraction and
 # exponent), plus leading zeros, as 007 always was a number here. Not "1." or ".5": a reply
@@ -211,12 +217,14 @@ def _sort(rs: S.RecordSpec, raw: str | None) -> tuple[str, bool]:
 
 def _filters(rs: S.RecordSpec, key: str, raw: str, now: int) -> list[Filter]:
     """One parameter's filters: `created_at=2026-11-24` (a date, equal) means that whole day,
-    as a reader means it, so it becomes the day's range: midnight alone matches almost
-    nothing."""
+    as a reader means it, so it becomes the day's range (midnight alone matches almost
+    nothing); `ne:` a date is everything outside that day."""
     f = _filter(rs, key, raw, now)
-    written = raw[3:] if raw[:3].lower() == "eq:" else raw  # operators in any case
-    if f.type == S.DATETIME and f.op == "eq" and _is_date(written):
+    written = raw.partition(":")[2] if f.op in ("eq", "ne") and ":" in raw[:3] else raw
+    if f.type == S.DATETIME and f.op in ("eq", "ne") and _is_date(written):
         assert isinstance(f.value, int)
+        if f.op == "ne":  # every record eq leaves out: outside the day, or no time at all
+            return [Filter(f.field, f.type, "ne", (f.value, f.value + 86_400))]
         next_day = Filter(f.field, f.type, "lt", f.value + 86_400)
         return [Filter(f.field, f.type, "gte", f.value), next_day]
     return [f]
@@ -415,7 +423,9 @@ def time_or_none(raw: str, now: int) -> int | None:
         return int(datetime.fromisoformat(raw).replace(tzinfo=UTC).timestamp())
     raw = _SPACE_OFFSET.sub(r"+\1", raw)
     try:
-        if len(raw) > 40 or not raw[:4].isdigit():
+        # RFC 3339's shape first: Python also reads 20261124, 2026-W48-2 and 2026-11-24T15,
+        # which help does not offer (and 20261124 would mean midnight where a date means a day).
+        if len(raw) > 40 or not _DATETIME.match(raw):
             raise ValueError(raw)
         parsed = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:

@@ -121,6 +121,8 @@ CASES = [
     ("created_at=2026-09-22", ["Bravo"]),
     ("created_at=eq:2026-09-23", ["Charlie 100%_off"]),
     ("created_at=EQ:2026-09-23", ["Charlie 100%_off"]),
+    ("created_at=ne:2026-09-22&sort=title", ["Alpha", "Charlie 100%_off", "Delta", "Echo"]),
+    ("follow_up_at=ne:2026-09-01&sort=title", ["Bravo", "Charlie 100%_off", "Delta", "Echo"]),
     ("created_at=2026-09-20", []),
     ("follow_up_at=2026-09-01", ["Alpha"]),
     ("created_at=2026-09-22T14:13:20Z", ["Bravo"]),  # a time is still that second
@@ -221,6 +223,9 @@ BAD = [
     ("amount_cents=%D9%A3", "whole number", None),  # an Arabic-Indic 3 is no ASCII digit
     ("amount_cents=5%0A", "whole number", None),  # nor does a trailing newline pass
     ("created_at=gte:now-7d%0A", "needs a time", None),
+    ("created_at=20260922", "needs a time", None),  # RFC 3339's shape only
+    ("created_at=2026-W39-2", "needs a time", None),
+    ("created_at=gte:2026-09-22T14", "needs a time", None),
     ("sort=title&sort=-title", "sort is given more than once", None),
     ("title=", "title= has no value", None),
     ("stage", "stage= has no value", None),

@@ -139,12 +139,18 @@ async def test_contact_company_given_as_a_handle_or_id_links_that_company(api, t
     other = await api.sign_in("other@elsewhere.com")
     theirs = await create(api, other, "companies", {"name": "Theirs"})
     before = await snapshot(api.rt.db)
-    for sent in (theirs["handle"], "company/co_aaaaaaaaaaaa"):
+    for sent in (theirs["handle"], "company/co_aaaaaaaaaaaa", made["handle"], "deal/d_x"):
         r = await api.json("PATCH", path, token, json={"company": sent})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_field", r.text
         r = await api.json("POST", "/contacts", token, json={"name": "B", "company": sent})
         assert r.status_code == 400, r.text
     assert await snapshot(api.rt.db) == before
+    # a name that merely starts like an id is a name
+    r = await api.json("PATCH", path, token, json={"company": "co_working"})
+    assert r.status_code == 200, r.text
+    company = bare(r.json()["data"]["company"])
+    linked = (await api.json("GET", f"/companies/{company}", token)).json()["data"]
+    assert linked["name"] == "co_working"
 
 
 async def test_patch_partial_and_null_clears(api, token):

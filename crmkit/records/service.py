@@ -85,8 +85,16 @@ async def _company_from_name(rt: Runtime, tx: Tx, who: Principal, name: str) -> 
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidField("company must be a name of 1-200 characters", '"company":"Acme"')
+    kind, slash, _ = name.partition("/")
+    if slash and kind in S.SPECS and kind != "company":
+        raise InvalidField(
+            f"company cannot be {name[:60]!r}: that is a {kind}",
+            '"company" takes a company\'s handle or id (company/co_...), or a name to find'
+            " or create",
+        )
     as_id = bare_id(name, "company", S.COMPANY.prefix)
-    if as_id is not None:
+    # A bare id has the 12 letters crmkit gives ids; "co_working" is a name.
+    if as_id is not None and (slash or len(as_id) == len(S.COMPANY.prefix) + 13):
         return as_id
     companies = S.COMPANY
     looks_like_domain = "." in name and " " not in name

@@ -93,6 +93,8 @@ def filter_sql(f: Filter) -> tuple[str, list[Any]]:
             # lets SQLite use the partial unique index on lower(email)
             return "email IS NOT NULL AND lower(email) = ?", [value]
         return "%s = ?" % expr, [value]
+    if op == "ne" and isinstance(value, tuple):  # a time not within [start, end): a day
+        return "NOT coalesce(%s >= ? AND %s < ?, 0)" % (expr, expr), [*value]
     if op == "ne":
         return "%s IS NOT ?" % expr, [value]
     sign = _SIGNS[op]
