@@ -23,6 +23,14 @@ from tests.records_util import bare, create, reapply
 TABLES = ("contacts", "companies", "deals")
 
 
+async def trace_reads(db: Database) -> list[str]:
+    """Every statement the reader threads run from now on (list pages read there)."""
+    traced: list[str] = []
+    for reader in db._readers:
+        await reader.set_trace_callback(traced.append)
+    return traced
+
+
 def canonical(rows: Any) -> list[tuple[Any, ...]]:
     return sorted((tuple(r) for r in rows), key=repr)  # values of mixed types
 
@@ -174,9 +182,7 @@ async def tagged(tmp_path: Path) -> Any:
             " VALUES (?, 'w_1', ?, ?, ?, ?, ?)",
             rows,
         )
-    traced: list[str] = []
-    for reader in db._readers:
-        await reader.set_trace_callback(traced.append)
+    traced = await trace_reads(db)
     try:
         yield db, traced
     finally:
@@ -489,9 +495,7 @@ async def test_beside_a_filter_with_its_own_index_the_smaller_side_is_read(
                     for n in range(4000)
                 ],
             )
-        traced: list[str] = []
-        for reader in db._readers:
-            await reader.set_trace_callback(traced.append)
+        traced = await trace_reads(db)
         contacts = SPECS["contact"]
         for stage, total, from_index in (("customer", 100, False), ("lead", 1001, True)):
             traced.clear()
@@ -615,9 +619,7 @@ async def kinds(kinds_db: Path) -> Any:
                 " VALUES (?, 'w_1', 'n', ?, 0, 0)",
                 rows,
             )
-    traced: list[str] = []
-    for reader in db._readers:
-        await reader.set_trace_callback(traced.append)
+    traced = await trace_reads(db)
     try:
         yield db, traced
     finally:

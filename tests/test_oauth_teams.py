@@ -3,6 +3,7 @@ are joined, and creating a workspace there respects the plan's cap on owned work
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from conftest import Api
 from mcp_util import (
@@ -41,18 +42,21 @@ async def test_invitee_signing_in_on_the_page_joins_and_can_pick_the_workspace(a
     assert "email=bob@acme.com role=member" in members.text
 
 
+async def choose_a_new_workspace(api: Api, email: str) -> httpx.Response:
+    """Through the sign-in page to its workspace step, choosing "A new workspace"."""
+    client_id = await register(api.http)
+    _, challenge = pkce()
+    r = await to_workspace_choice(api.http, authorize_url(client_id, challenge), api.inbox, email)
+    choice = {"workspace": "new", "workspace_name": "Third"}
+    return await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
+
+
 async def test_new_workspace_on_the_page_respects_the_cap(api: Api) -> None:
     token = await api.sign_in("jane@acme.com")  # owns 1 of 2
     await create_workspace(api, token, "Second")  # owns 2 of 2
     before = await api.rt.db.one("SELECT count(*) FROM workspaces")
-
-    client_id = await register(api.http)
-    _, challenge = pkce()
-    url = authorize_url(client_id, challenge)
-    r = await to_workspace_choice(api.http, url, api.inbox, "jane@acme.com")
-    choice = {"workspace": "new", "workspace_name": "Third"}
     # Told at the workspace step, in words for a person, with the choice still open.
-    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
+    r = await choose_a_new_workspace(api, "jane@acme.com")
     assert r.status_code == 200 and "Allow access?" not in r.text
     assert "You already own 2 workspaces, the most the free plan allows" in r.text, r.text
     assert 'value="new"' in r.text  # the same choices again
@@ -63,12 +67,7 @@ async def test_a_refusal_after_approval_goes_back_to_the_application(api: Api) -
     """The cap is reached between the workspace step and the approval (another tab): the
     application hears access_denied at its redirect URI, not a dead page."""
     token = await api.sign_in("jane@acme.com")  # owns 1 of 2
-    client_id = await register(api.http)
-    _, challenge = pkce()
-    url = authorize_url(client_id, challenge)
-    r = await to_workspace_choice(api.http, url, api.inbox, "jane@acme.com")
-    choice = {"workspace": "new", "workspace_name": "Third"}
-    r = await api.post("/oauth/authorize", data={"flow": flow_of(r.text), **choice})
+    r = await choose_a_new_workspace(api, "jane@acme.com")
     assert "Allow access?" in r.text
     await create_workspace(api, token, "Second")  # owns 2 of 2 meanwhile
     before = await api.rt.db.one("SELECT count(*) FROM workspaces")
