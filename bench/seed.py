@@ -15,10 +15,11 @@ import json
 import random
 import sqlite3
 import time
+from typing import Any
 
 from crmkit import spec as S
 from crmkit.ids import new_id
-from crmkit.store import search
+from crmkit.store import search, words
 
 FIRST = (
     "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
@@ -66,18 +67,26 @@ async def prepare(db_path: str, email: str) -> str:
 
 
 def index_rows(
-    kind: str,
+    rs: S.RecordSpec,
     ws: str,
     seq: int,
-    body: str,
+    parts: list[str],
     terms: set[tuple[str, str, str, str]],
-    fts: list[tuple[int, str]],
+    fts: list[tuple[Any, ...]],
 ) -> None:
-    fts.append((search.key(seq), body))
+    """A record's rows in both search indexes (fts: (trigram row, word row) pairs) and its
+    typo vocabulary, as search.index writes them."""
+    body = search.document(parts)
+    fts.append(((search.key(seq), body), (search.key(seq), *words.row(rs, ws, parts))))
     for word in set(search.words(body)):
         if search.TYPO_MIN <= len(word) <= search.TERM_MAX and not word.isdigit():
-            terms.add((ws, kind, word, word))
-            terms.update((ws, kind, v, word) for v in search.deletions(word))
+            terms.add((ws, rs.kind, word, word))
+            terms.update((ws, rs.kind, v, word) for v in search.deletions(word))
+
+
+def insert_index_rows(conn: sqlite3.Connection, rs: S.RecordSpec, fts: list[Any]) -> None:
+    conn.executemany(search.insert_sql(rs), [trigram for trigram, _ in fts])
+    conn.executemany(words.insert_sql(rs), [word for _, word in fts])
 
 
 def count(conn: sqlite3.Connection, table: str, ws: str) -> int:
@@ -126,14 +135,14 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
                     "bench@example.com",
                 )
             )
-            index_rows("company", ws, seq, search.document([name, domain]), terms, fts)
+            index_rows(S.COMPANY, ws, seq, [name, domain, ""], terms, fts)
             companies.append((cid, name))
         conn.executemany(
             "INSERT INTO companies (seq, id, workspace_id, name, domain, notes, tags, custom,"
             " created_at, updated_at, created_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        conn.executemany(search.insert_sql(S.COMPANY), fts)
+        insert_index_rows(conn, S.COMPANY, fts)
         conn.execute("COMMIT")
 
     contact_ids: list[str] = []
@@ -169,14 +178,7 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
                         "bench@example.com",
                     )
                 )
-                index_rows(
-                    "contact",
-                    ws,
-                    seq,
-                    search.document([name, email, phone, company_name]),
-                    terms,
-                    fts,
-                )
+                index_rows(S.CONTACT, ws, seq, [name, email, phone, company_name], terms, fts)
                 if len(contact_ids) < 50_000:
                     contact_ids.append(cid)
             conn.executemany(
@@ -185,7 +187,7 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
-            conn.executemany(search.insert_sql(S.CONTACT), fts)
+            insert_index_rows(conn, S.CONTACT, fts)
             conn.execute("COMMIT")
     if not contact_ids:
         contact_ids = [
@@ -222,14 +224,14 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
                     "bench@example.com",
                 )
             )
-            index_rows("deal", ws, seq, search.document([title]), terms, fts)
+            index_rows(S.DEAL, ws, seq, [title], terms, fts)
         conn.executemany(
             "INSERT INTO deals (seq, id, workspace_id, title, amount_cents, currency, contact_id,"
             " company_id, stage, status, created_at, updated_at, created_by)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
-        conn.executemany(search.insert_sql(S.DEAL), fts)
+        insert_index_rows(conn, S.DEAL, fts)
         conn.execute("COMMIT")
 
     if terms:

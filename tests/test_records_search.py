@@ -158,7 +158,7 @@ async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
                     f"Sam Sample {i}",
                 ),
             )
-            await search.index(tx, S.CONTACT, row[0], ws, f"Sam Sample {i}", False)
+            await search.index(tx, S.CONTACT, row[0], ws, [f"Sam Sample {i}"], False)
     r = await api.get("/contacts?search=sample&limit=5", token)
     assert r.text.splitlines()[0] == "# total: 1000+"
     assert len([ln for ln in r.text.splitlines() if not ln.startswith("#")]) == 5
@@ -206,7 +206,7 @@ async def _bulk_matches(api, ws: str, names: list[str], stage: str = "lead") -> 
                 " VALUES (?, ?, ?, ?, 0, 0) RETURNING seq",
                 ("c_" + b32encode(os.urandom(10)).decode().lower()[:12], ws, name, stage),
             )
-            await search.index(tx, S.CONTACT, row[0], ws, name, False)
+            await search.index(tx, S.CONTACT, row[0], ws, [name], False)
 
 
 async def _workspace(api, token) -> str:
@@ -275,21 +275,29 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
     import sqlite3
 
     from crmkit import spec as S
-    from crmkit.store.search import _score
+    from crmkit.store.search import _score, words
+    from crmkit.store.words import TIER
 
     q = " ".join(query.split()).lower()
-    score, params = _score(S.CONTACT, q)
+    qwords = words(q) or [q]
+    score, params = _score(S.CONTACT, q, qwords, "t")
+    hay = (
+        "lower(coalesce(name, '')) || ' ' || lower(coalesce(email, ''))"
+        " || ' ' || lower(coalesce(phone, ''))"
+    )
     by_lower = (
-        "CASE WHEN lower(coalesce(name, '')) = ? OR lower(coalesce(email, '')) = ? THEN 0"
+        "(CASE WHEN lower(coalesce(name, '')) = ? OR lower(coalesce(email, '')) = ? THEN 0"
         " WHEN substr(lower(coalesce(name, '')), 1, ?) = ? THEN 1"
-        " WHEN instr(lower(coalesce(name, '')) || ' ' || lower(coalesce(email, ''))"
-        " || ' ' || lower(coalesce(phone, '')), ?) > 0 THEN 2 ELSE 3 END"
+        " WHEN %s THEN 2 ELSE 3 END) * %d + t.rowid"
+        % (" AND ".join("instr(%s, ?) > 0" % hay for _ in qwords), TIER)
     )
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (name TEXT, email TEXT, phone TEXT)")
     db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
     new = db.execute(f"SELECT {score} FROM t ORDER BY rowid", params).fetchall()
-    old = db.execute(f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(q), q, q]).fetchall()
+    old = db.execute(
+        f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(q), q, *qwords]
+    ).fetchall()
     assert new == old
 
 

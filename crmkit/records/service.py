@@ -182,7 +182,7 @@ async def _insert(
     id_ = new_id(rs.prefix)
     seq, row = await store.insert(tx, rs, id_, who.workspace_id, full)
     await search.index(
-        tx, rs, seq, who.workspace_id, await _document(tx, rs, row, who.workspace_id), False
+        tx, rs, seq, who.workspace_id, await _search_parts(tx, rs, row, who.workspace_id), False
     )
     await audit.record(
         tx,
@@ -195,13 +195,13 @@ async def _insert(
     return row
 
 
-async def _document(tx: Tx, rs: S.RecordSpec, row: Row, workspace_id: str) -> str:
-    """The searchable text of a record; a contact also answers to its company's name."""
+async def _search_parts(tx: Tx, rs: S.RecordSpec, row: Row, workspace_id: str) -> list[Any]:
+    """The searchable values of a record; a contact also answers to its company's name."""
     parts = [value_of(rs, row, f.name) for f in rs.searchable]
     if rs.kind == "contact":
         company = value_of(rs, row, "company_id")
         parts.append(await store.company_name(tx, workspace_id, company))
-    return search.document(parts)
+    return parts
 
 
 async def patch(
@@ -267,8 +267,8 @@ async def _update(
     now = rt.clock.now()
     seq, new_row = await store.update(tx, rs, who.workspace_id, row[0], changes, now)
     if any(n in changes for n in _indexed(rs)):
-        doc = await _document(tx, rs, new_row, who.workspace_id)
-        await search.index(tx, rs, seq, who.workspace_id, doc, True)
+        parts = await _search_parts(tx, rs, new_row, who.workspace_id)
+        await search.index(tx, rs, seq, who.workspace_id, parts, True)
     if rs.kind == "company" and "name" in changes:
         await _reindex_contacts(tx, who.workspace_id, row[0], changes["name"])
     diff = "; ".join(
@@ -290,8 +290,7 @@ async def _update(
 async def _reindex_contacts(tx: Tx, workspace_id: str, company_id: str, name: str | None) -> None:
     """A renamed company: its contacts are found by the new name, no longer by the old."""
     for seq, *fields in await store.contacts_of_company(tx, workspace_id, company_id):
-        doc = search.document([*fields, name])
-        await search.index(tx, S.CONTACT, int(seq), workspace_id, doc, True)
+        await search.index(tx, S.CONTACT, int(seq), workspace_id, [*fields, name], True)
 
 
 def _indexed(rs: S.RecordSpec) -> set[str]:
@@ -334,7 +333,7 @@ async def unlink(rt: Runtime, tx: Tx, who: Principal, rs: S.RecordSpec, id_: str
         # A contact's search text holds its company's name: without it from now on.
         docs = (
             [
-                (int(seq), search.document(fields))
+                (int(seq), list(fields))
                 for seq, *fields in await store.contacts_of_company(tx, who.workspace_id, id_)
             ]
             if other.kind == "contact" and name == "company_id"
@@ -343,7 +342,7 @@ async def unlink(rt: Runtime, tx: Tx, who: Principal, rs: S.RecordSpec, id_: str
         unlinked = await store.clear_reference(tx, other, name, who.workspace_id, id_, now)
         if not unlinked:
             continue
-        await search.reindex_many(tx, other, docs)
+        await search.reindex_many(tx, other, who.workspace_id, docs)
         detail = "%s: %s -> null" % (name, shown(other.must(name), id_))
         await audit.record_many(
             tx,

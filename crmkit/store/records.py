@@ -12,7 +12,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Filter, Plan
-from crmkit.store import facets, search, sql_query
+from crmkit.store import facets, search, sql_query, words
 from crmkit.store.db import Database, Row, Tx
 from crmkit.store.sql_query import (
     COUNT_CAP,
@@ -20,6 +20,7 @@ from crmkit.store.sql_query import (
     SearchSql,
     columns,
     count_sql,
+    list_columns,
     narrow_candidate,
     page_numbers,
     page_sql,
@@ -165,12 +166,14 @@ async def page(
     plan: Plan,
     workspace_id: str,
     after: tuple[Any, str] | None,
-    found: SearchSql | None,
+    found: SearchSql | words.WordSearch | None,
 ) -> tuple[list[Row], int, bool]:
     """Up to limit + 1 rows in `list_columns` order, each followed by its sort key and the
     capped total (the list layout ignores what follows its columns); the total; and whether
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at)."""
+    if isinstance(found, words.WordSearch):
+        return await _word_page(db, rs, plan, found, after)
     if found is None and facets.probe(plan) is not None:
         paged = await _facet_page(db, rs, plan, workspace_id, after)
         if paged is not None:
@@ -267,10 +270,36 @@ async def _page_rows(
     return await db.many(sql, params, width=width, numbers=numbers)
 
 
+async def _word_page(
+    db: Database,
+    rs: S.RecordSpec,
+    plan: Plan,
+    found: words.WordSearch,
+    after: tuple[Any, str] | None,
+) -> tuple[list[Row], int, bool]:
+    """`page` for a search the word index answers: the same rows, total and window."""
+    key = int(after[0]) if after is not None else None
+    columns = list_columns(rs, rs.table)
+    sql, params = words.page_sql(found, columns, plan.limit, key, SEARCH_CANDIDATES)
+    rows = await _page_rows(db, rs, sql, params, search=True)
+    if rows:
+        return rows, int(rows[0][-1]), rows[0][-3] >= SEARCH_CANDIDATES
+    row = await db.one(*words.count_sql(found, SEARCH_CANDIDATES))
+    assert row is not None
+    return [], int(row[0]), row[1] >= SEARCH_CANDIDATES
+
+
 async def search_sql(
-    db: Database, rs: S.RecordSpec, workspace_id: str, query: str, upto: int | None
-) -> SearchSql:
+    db: Database, rs: S.RecordSpec, workspace_id: str, plan: Plan, upto: int | None
+) -> SearchSql | words.WordSearch:
+    """How to find `plan.search`: from the word index when it answers it (every word five
+    letters or more, no filters, ranked), else from the trigram index."""
+    query = plan.search or ""
     typos = await search.typo_terms(db, rs, workspace_id, search.words(query))
+    qwords = search.words(query)[: search.MAX_WORDS]
+    if not plan.filters and not plan.explicit_sort and words.eligible(qwords, typos):
+        low = search.key(upto) if upto is not None else -(1 << 62)
+        return words.WordSearch(rs, workspace_id, query, qwords, typos, low)
     return search.build(rs, query, typos, upto)
 
 

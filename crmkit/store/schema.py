@@ -11,8 +11,12 @@ from importlib import resources
 
 import aiosqlite
 
+from crmkit.store import words
+
 log = logging.getLogger("crmkit.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Migrations whose rows are computed in Python, after their SQL, in the same transaction.
+_BACKFILLS = {13: words.backfill}
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -55,6 +59,8 @@ async def migrate(conn: aiosqlite.Connection) -> list[str]:
             started = time.perf_counter()
             for statement in _statements(sql):
                 await conn.execute(statement)
+            if version in _BACKFILLS:
+                await _BACKFILLS[version](conn)
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name)
             )

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from crmkit import spec as S
+from crmkit.store import words as word_index
 from crmkit.store.db import Database, Tx
 from crmkit.store.sql_query import SearchSql
 
@@ -71,10 +72,18 @@ def within_one_edit(a: str, b: str) -> bool:
 
 
 async def index(
-    tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, body: str, replace: bool
+    tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, parts: list[Any], replace: bool
 ) -> None:
+    """A record's rows in both indexes and its words in the typo vocabulary. `parts`: its
+    searchable values in spec order, then text found through a link (a contact's company
+    name)."""
     if replace:
         await tx.execute("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, (key(seq),))
+        await tx.execute(word_index.delete_sql(rs), (key(seq),))
+    await tx.execute(
+        word_index.insert_sql(rs), (key(seq), *word_index.row(rs, workspace_id, parts))
+    )
+    body = document(parts)
     if not body:
         return
     await tx.execute(insert_sql(rs), (key(seq), body))
@@ -93,13 +102,20 @@ async def index(
         )
 
 
-async def reindex_many(tx: Tx, rs: S.RecordSpec, docs: list[tuple[int, str]]) -> None:
-    """New text for many records' index rows, (seq, document) each, in two statements. The
-    typo vocabulary is left as it is: it only grows (see `index`)."""
+async def reindex_many(
+    tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
+) -> None:
+    """New rows in both indexes for many records, (seq, parts) each, a statement per table.
+    The typo vocabulary is left as it is: it only grows (see `index`)."""
+    keys = [(key(seq),) for seq, _ in docs]
+    await tx.executemany("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, keys)
+    await tx.executemany(word_index.delete_sql(rs), keys)
     await tx.executemany(
-        "DELETE FROM %s_fts WHERE rowid = ?" % rs.table, [(key(seq),) for seq, _ in docs]
+        word_index.insert_sql(rs),
+        [(key(seq), *word_index.row(rs, workspace_id, parts)) for seq, parts in docs],
     )
-    await tx.executemany(insert_sql(rs), [(key(seq), doc) for seq, doc in docs if doc])
+    bodies = [(key(seq), document(parts)) for seq, parts in docs]
+    await tx.executemany(insert_sql(rs), [(k, body) for k, body in bodies if body])
 
 
 async def typo_terms(
@@ -164,7 +180,7 @@ def build(
         # window is the newest matches as of then, so it cannot slide and skip rows.
         conditions.append("%s.rowid >= ?" % table)
         params.append(key(upto))
-    score, score_params = _score(rs, query.lower())
+    score, score_params = _score(rs, query.lower(), qwords, table)
     return SearchSql(table, " AND ".join(conditions), params, score, score_params)
 
 
@@ -172,9 +188,12 @@ def _escape_like(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _score(rs: S.RecordSpec, q: str) -> tuple[str, list[Any]]:
-    """0 exact name/key, 1 name starts with it, 2 a field contains it, 3 matched by words or
-    a typo. Lower is better; ties go by id.
+def _score(rs: S.RecordSpec, q: str, qwords: list[str], table: str) -> tuple[str, list[Any]]:
+    """A found row's place: its tier times `words.TIER` plus its index row id, so that lower
+    is better and equally good rows come newest first. The tiers: 0 the title or key is the
+    search; 1 the title starts with it; 2 every word is in the record's own fields; 3 the
+    rest (a typo, a contact's company name). The word index ranks the same way
+    (words.WordSearch).
 
     LIKE rather than comparing lower() copies: the same answer (both fold ASCII letters only,
     and `q` is already lower-case), without a new string per field and row (a third of the
@@ -186,11 +205,12 @@ def _score(rs: S.RecordSpec, q: str) -> tuple[str, list[Any]]:
         exact.append("%s LIKE ? ESCAPE '\\'" % rs.upsert_key)
         params.append(pattern)
     hay = " || ' ' || ".join("coalesce(%s, '')" % f.name for f in rs.searchable)
+    every = " AND ".join("(%s) LIKE ? ESCAPE '\\'" % hay for _ in qwords)
     sql = (
-        "CASE WHEN %s THEN 0 WHEN %s LIKE ? ESCAPE '\\' THEN 1"
-        " WHEN (%s) LIKE ? ESCAPE '\\' THEN 2 ELSE 3 END" % (" OR ".join(exact), rs.title, hay)
+        "CASE WHEN %s THEN 0 WHEN %s LIKE ? ESCAPE '\\' THEN 1 WHEN %s THEN 2 ELSE 3 END"
+        " * %d + %s.rowid" % (" OR ".join(exact), rs.title, every, word_index.TIER, table)
     )
-    return sql, [*params, pattern + "%", "%" + pattern + "%"]
+    return sql, [*params, pattern + "%", *("%" + _escape_like(w) + "%" for w in qwords)]
 
 
 def document(values: list[Any]) -> str:
