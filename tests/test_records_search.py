@@ -296,7 +296,7 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
     db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
     new = db.execute(f"SELECT {score} FROM t ORDER BY rowid", params).fetchall()
     old = db.execute(
-        f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(q), q, *qwords]
+        f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(qwords[0]), qwords[0], *qwords]
     ).fetchall()
     assert new == old
 

@@ -80,9 +80,7 @@ async def index(
     if replace:
         await tx.execute("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, (key(seq),))
         await tx.execute(word_index.delete_sql(rs), (key(seq),))
-    await tx.execute(
-        word_index.insert_sql(rs), (key(seq), *word_index.row(rs, workspace_id, parts))
-    )
+    await tx.execute(word_index.insert_sql(rs), (key(seq), word_index.row(rs, workspace_id, parts)))
     body = document(parts)
     if not body:
         return
@@ -112,7 +110,7 @@ async def reindex_many(
     await tx.executemany(word_index.delete_sql(rs), keys)
     await tx.executemany(
         word_index.insert_sql(rs),
-        [(key(seq), *word_index.row(rs, workspace_id, parts)) for seq, parts in docs],
+        [(key(seq), word_index.row(rs, workspace_id, parts)) for seq, parts in docs],
     )
     bodies = [(key(seq), document(parts)) for seq, parts in docs]
     await tx.executemany(insert_sql(rs), [(k, body) for k, body in bodies if body])
@@ -191,8 +189,8 @@ def _escape_like(s: str) -> str:
 def _score(rs: S.RecordSpec, q: str, qwords: list[str], table: str) -> tuple[str, list[Any]]:
     """A found row's place: its tier times `words.TIER` plus its index row id, so that lower
     is better and equally good rows come newest first. The tiers: 0 the title or key is the
-    search; 1 the title starts with it; 2 every word is in the record's own fields; 3 the
-    rest (a typo, a contact's company name). The word index ranks the same way
+    search; 1 the title starts with its first word; 2 every word is in the record's own
+    fields; 3 the rest (a typo, a contact's company name). The word index ranks the same way
     (words.WordSearch).
 
     LIKE rather than comparing lower() copies: the same answer (both fold ASCII letters only,
@@ -210,7 +208,8 @@ def _score(rs: S.RecordSpec, q: str, qwords: list[str], table: str) -> tuple[str
         "CASE WHEN %s THEN 0 WHEN %s LIKE ? ESCAPE '\\' THEN 1 WHEN %s THEN 2 ELSE 3 END"
         " * %d + %s.rowid" % (" OR ".join(exact), rs.title, every, word_index.TIER, table)
     )
-    return sql, [*params, pattern + "%", *("%" + _escape_like(w) + "%" for w in qwords)]
+    first = _escape_like(qwords[0]) + "%"
+    return sql, [*params, first, *("%" + _escape_like(w) + "%" for w in qwords)]
 
 
 def document(values: list[Any]) -> str:

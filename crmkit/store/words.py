@@ -4,20 +4,22 @@ ASCII letters or more, no filters, best matches first) without reading a record 
 Why: the trigram index (store/search.py) finds any substring, but a word of n letters is a
 phrase of n - 2 trigrams, and FTS5 checks their positions for every match: counting the 1,001
 newest matches of "jonathan" took 1.0 ms, and ranking them read 1,001 records (3.9 ms in all,
-PERFORMANCE.md, tenth pass). Here each word of a record is indexed with its suffixes of five
-letters or more, so "contains nathan" is the prefix query `nathan*`, one short range of terms:
-the same count takes 0.2 ms. Ranking needs no record either: the tiers are queries of their
-own (see `page_sql`), each walked newest first and stopped at the page's size.
+PERFORMANCE.md, tenth pass). Here every substring of five to 32 letters of a record's words is
+a token of its own, so "contains nathan" is one token's list of rows, read newest first and
+only as far as needed: the same count takes 0.2 ms, and 0.2 ms too for a word every record has
+(a prefix query over suffixes merged the whole list first: 4.5 ms for "example" at 100k).
+Ranking reads no record either: each tier is a query of its own (see `page_sql`), walked
+newest first and stopped at the page's size.
 
-Every token starts with the workspace's qualifier, so a term's rows are one workspace's: a
-search never walks, then drops, another workspace's matches.
-
-A row per record, keyed like the trigram index (`search.key`), with four columns:
-- exact: one token per exact value: the title and the upsert key, ASCII-lower-cased and hashed
-  (the trigram ranking's `LIKE` folds ASCII letters only, so this folds the same);
-- name: the title's runs of letters, in order (a title that starts with the search);
-- subs: the suffixes of the record's own searchable text;
-- other: the suffixes of text found through a link (a contact's company name).
+One FTS5 column of tokens, without positions or columns (detail=none: only row lists), all
+starting with the workspace's qualifier `Q` (so a token's rows are one workspace's: a search
+never walks, then drops, another workspace's matches), then:
+- `Q0<hash>`: the title, and the upsert key, as a whole, ASCII letters folded (as the
+  trigram ranking's LIKE folds them): tier 0;
+- `Q1<prefix>`: each prefix of the title's first run of letters: tier 1;
+- `Q<sub>`: each substring of the record's own searchable text: tier 2;
+- `Q2<sub>`: each substring of text found through a link (a contact's company name).
+Query words are letters only, so none is a prefix of a digit-led token's text.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import aiosqlite
 
 from crmkit import spec as S
 
-MIN = 5  # the shortest query word (and indexed suffix) the word index answers
+MIN = 5  # the shortest query word (and indexed substring) the word index answers
 MAX = 32  # longer query words go to the trigram index (search.TERM_MAX)
+EXACT, FIRST, LINKED = "0", "1", "2"  # after the qualifier: what kind of token
 TIER = 1 << 40  # a ranked row's key: tier * TIER + its index row id (newest first)
 _RUN = re.compile(r"[a-z]+")
 _QUERY_WORD = re.compile(r"[a-z]{%d,%d}\Z" % (MIN, MAX))
@@ -52,8 +55,7 @@ def qualifier(workspace_id: str) -> str:
 def exact_token(q: str, value: str) -> str:
     """Equal for two values that `LIKE` finds equal (ASCII letters folded, nothing else)."""
     folded = value.encode("utf-8", "surrogatepass").translate(_ASCII_LOWER)
-    # "0" after the qualifier: no query word (letters only) is a prefix of an exact token.
-    return q + "0" + hashlib.blake2b(folded, digest_size=8).hexdigest()
+    return q + EXACT + hashlib.blake2b(folded, digest_size=8).hexdigest()
 
 
 def runs(text: str) -> list[str]:
@@ -62,34 +64,38 @@ def runs(text: str) -> list[str]:
     return _RUN.findall(text.lower())
 
 
-def _suffixes(q: str, values: Iterable[str]) -> str:
-    found = {q + run[i:] for v in values for run in runs(v) for i in range(len(run) - MIN + 1)}
-    return " ".join(sorted(found))
+def _substrings(values: Iterable[str]) -> set[str]:
+    return {
+        run[i:j]
+        for v in values
+        for run in runs(v)
+        for i in range(len(run) - MIN + 1)
+        for j in range(i + MIN, min(len(run), i + MAX) + 1)
+    }
 
 
-def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> tuple[str, str, str, str]:
-    """(exact, name, subs, other) for a record whose searchable values, in spec order, are
-    the start of `parts` (the rest: text found through a link)."""
+def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> str:
+    """The tokens of a record whose searchable values, in spec order, are the start of
+    `parts` (the rest: text found through a link)."""
     q = qualifier(workspace_id)
     own = len(rs.searchable)
     texts = [str(p) if p else "" for p in parts]
     texts += [""] * (own - len(texts))  # values not given: empty
     title = texts[0]  # every type's title is its first searchable field (spec.py)
-    exact = [exact_token(q, title)] if title else []
+    tokens = [exact_token(q, title)] if title else []
     if rs.upsert_key:
         key = texts[[f.name for f in rs.searchable].index(rs.upsert_key)]
         if key:
-            exact.append(exact_token(q, key))
-    return (
-        " ".join(exact),
-        " ".join(q + r for r in runs(title)),
-        _suffixes(q, texts[:own]),
-        _suffixes(q, texts[own:]),
-    )
+            tokens.append(exact_token(q, key))
+    for first in runs(title)[:1]:
+        tokens += [q + FIRST + first[:n] for n in range(MIN, 1 + min(len(first), MAX))]
+    tokens += sorted(q + sub for sub in _substrings(texts[:own]))
+    tokens += sorted(q + LINKED + sub for sub in _substrings(texts[own:]))
+    return " ".join(tokens)
 
 
 def insert_sql(rs: S.RecordSpec) -> str:
-    return "INSERT INTO %s (rowid, exact, name, subs, other) VALUES (?, ?, ?, ?, ?)" % table(rs)
+    return "INSERT INTO %s (rowid, terms) VALUES (?, ?)" % table(rs)
 
 
 def delete_sql(rs: S.RecordSpec) -> str:
@@ -104,7 +110,11 @@ async def backfill(conn: aiosqlite.Connection) -> None:
     for rs in S.SPECS.values():
         fields = ", ".join("r." + f.name for f in rs.searchable)
         linked = ", co.name" if rs.kind == "contact" else ""
-        join = " LEFT JOIN companies co ON co.id = r.company_id" if linked else ""
+        join = (
+            " LEFT JOIN companies co ON co.id = r.company_id AND co.workspace_id = r.workspace_id"
+            if linked
+            else ""
+        )
         cursor = await conn.execute(
             "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s ORDER BY r.seq DESC"
             % (fields, linked, rs.table, join)
@@ -112,7 +122,7 @@ async def backfill(conn: aiosqlite.Connection) -> None:
         while batch := await cursor.fetchmany(20_000):
             await conn.executemany(
                 insert_sql(rs),
-                [(search.key(int(r[0])), *row(rs, str(r[1]), r[2:])) for r in batch],
+                [(search.key(int(r[0])), row(rs, str(r[1]), r[2:])) for r in batch],
             )
         await cursor.close()
 
@@ -126,7 +136,7 @@ def eligible(words: list[str], typos: dict[str, list[str]]) -> bool:
 
 
 class WordSearch:
-    """A search the word index answers: its four tier queries (FTS5 MATCH expressions) and the
+    """A search the word index answers: its tier queries (FTS5 MATCH expressions) and the
     window's lower bound (`search.key(upto)`)."""
 
     def __init__(
@@ -139,30 +149,26 @@ class WordSearch:
         low: int,
     ) -> None:
         q = qualifier(workspace_id)
-
-        def prefix(word: str) -> str:
-            return '"%s%s"*' % (q, word)
-
         anywhere = " AND ".join(
-            "(" + " OR ".join(prefix(t) for t in [w, *typos.get(w, [])]) + ")" for w in words
+            "("
+            + " OR ".join(q + kind + t for t in [w, *typos.get(w, [])] for kind in ("", LINKED))
+            + ")"
+            for w in words
         )
-        own = " AND ".join(prefix(w) for w in words)
-        exact = 'exact : "%s"' % exact_token(q, query.lower())
-        starts = 'name : ^ "%s"*' % " ".join(q + w for w in words)
+        own = " AND ".join(q + w for w in words)
+        exact = exact_token(q, query.lower())
+        first = q + FIRST + words[0]
         self.rs = rs
         self.workspace_id = workspace_id
         self.low = low
-        # No column filter: a filter makes FTS5 read every match's positions (0.33 against
-        # 0.19 ms for 1,001 matches), and no other column can add a match: a title's runs
-        # of five letters or more are in subs too, and an exact token starts with a digit.
         self.matches = anywhere
-        # best first: exact title or key; title starts with the words; every word in the
-        # record's own text; the rest (a typo, a contact's company name)
+        # best first: the title or key is the search; the title starts with its first word;
+        # every word is in the record's own text; the rest (a typo, a contact's company)
         self.tiers = [
             exact,
-            "(%s) NOT (%s)" % (starts, exact),
-            "(subs : (%s)) NOT ((%s) OR (%s))" % (own, starts, exact),
-            "(%s) NOT (subs : (%s))" % (self.matches, own),
+            "(%s AND %s) NOT %s" % (first, anywhere, exact),
+            "(%s) NOT (%s OR %s)" % (own, first, exact),
+            "(%s) NOT (%s)" % (anywhere, own),
         ]
 
 
@@ -203,10 +209,12 @@ def page_sql(
         if tier == tier_from and row_after is not None:
             bound = " AND rowid > ?"
         left = " - ".join(["%d" % (limit + 1), *("(SELECT count(*) FROM %s)" % n for n in taken)])
+        # `left > 0` first: a condition on no column is tested once, before the walk, so a
+        # tier the page has no room for is never looked up (a LIMIT of 0 still was).
         parts.append(
-            "%s AS MATERIALIZED (SELECT rowid AS r FROM %s WHERE %s MATCH ? AND rowid >= ?"
-            " AND rowid <= (SELECT hi FROM win)%s ORDER BY rowid LIMIT max(0, %s))"
-            % (name, w, w, bound, left)
+            "%s AS MATERIALIZED (SELECT rowid AS r FROM %s WHERE %s > 0 AND %s MATCH ?"
+            " AND rowid >= ? AND rowid <= (SELECT hi FROM win)%s ORDER BY rowid LIMIT %s)"
+            % (name, w, left, w, bound, left)
         )
         params += [match, found.low, *([row_after] if bound else [])]
         taken.append(name)
