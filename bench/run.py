@@ -151,6 +151,24 @@ end
 """
 )
 
+# A rename: the record's rows in both search indexes are written again (the PATCH above
+# changes a field no index holds).
+LUA_RENAME = (
+    LUA_HEADERS
+    + """
+local ids = {}
+for line in io.lines("%s") do ids[#ids + 1] = line end
+local names = {"Mary Smith", "James Brown", "Linda Jones", "Robert Miller"}
+local n = 0
+request = function()
+  n = n + 1
+  local id = ids[math.random(1, #ids)]
+  local body = string.format('{"name":"%%s %%d"}', names[n %% 4 + 1], n)
+  return wrk.format("PATCH", "/contacts/" .. id, json_headers(), body)
+end
+"""
+)
+
 BARE_APP = """
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -278,8 +296,10 @@ def run_scenarios(
         + "\n"
     )
     upsert_lua, patch_lua = Path(tmp, "upsert.lua"), Path(tmp, "patch.lua")
+    rename_lua = Path(tmp, "rename.lua")
     upsert_lua.write_text(LUA_UPSERT % args.contacts)
     patch_lua.write_text(LUA_PATCH % ids_file)
+    rename_lua.write_text(LUA_RENAME % ids_file)
 
     search = base + "/contacts?search="
     # name -> (url, token, wrk script, connections: None = --connections)
@@ -299,6 +319,12 @@ def run_scenarios(
             None,
         ),
         "PATCH /contacts/{id}": (base + "/contacts/x", token, str(patch_lua), None),
+        "PATCH a contact's name (search rows rewritten)": (
+            base + "/contacts/x",
+            token,
+            str(rename_lua),
+            None,
+        ),
     }
     only = set(args.only.split(",")) if args.only else None
     results = {}

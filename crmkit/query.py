@@ -150,7 +150,10 @@ def parse(rs: S.RecordSpec, params: Iterable[tuple[str, str]], now: int) -> Plan
     # A search ranked by relevance and one sorted by a column page on different keys (a
     # plain list's default sort is the same as asking for it).
     ranked = search is not None and sort_raw is None
-    fingerprint = repr((rs.kind, sorted(raw_filters), search, sort, descending, ranked))
+    # A ranked page's key became tier * 2^40 + row (0013): the tier alone before. The label
+    # makes a cursor issued before then a 400, not a page that repeats rows.
+    rank_key = ranked and "tier, newest"
+    fingerprint = repr((rs.kind, sorted(raw_filters), search, sort, descending, rank_key))
     return Plan(
         kind=rs.kind,
         filters=tuple(filters),

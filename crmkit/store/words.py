@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -35,11 +35,18 @@ from crmkit import spec as S
 
 MIN = 5  # the shortest query word (and indexed substring) the word index answers
 MAX = 32  # longer query words go to the trigram index (search.TERM_MAX)
-EXACT, FIRST, LINKED = "0", "1", "2"  # after the qualifier: what kind of token
+# After the qualifier, what kind of token: a digit, so no query word (letters) can be one.
+EXACT, FIRST, LINKED, LONG, LONG_LINKED = "0", "1", "2", "3", "4"
 TIER = 1 << 40  # a ranked row's key: tier * TIER + its index row id (newest first)
 _RUN = re.compile(r"[a-z]+")
 _QUERY_WORD = re.compile(r"[a-z]{%d,%d}\Z" % (MIN, MAX))
 _ASCII_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
+# LIKE folds ASCII letters only: the tiers' tokens are cut from text folded so. The trigram
+# index also folds these two to ASCII letters (long s, Kelvin sign): what only they make
+# findable is indexed as linked text, a match of the last tier, as the trigram ranking has it.
+Fold = Mapping[int, Any]  # a str.translate table
+_LIKE_FOLD: Fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_FTS_FOLD: Fold = str.maketrans({**_LIKE_FOLD, 0x17F: "s", 0x212A: "k"})
 
 
 def table(rs: S.RecordSpec) -> str:
@@ -47,9 +54,10 @@ def table(rs: S.RecordSpec) -> str:
 
 
 def qualifier(workspace_id: str) -> str:
-    """12 hex digits naming the workspace inside every token (tokens are letters and digits
-    only; the workspace id's own form is not relied on)."""
-    return hashlib.blake2b(workspace_id.encode(), digest_size=6).hexdigest()
+    """16 hex digits naming the workspace inside every token (tokens are letters and digits
+    only; the workspace id's own form is not relied on). 64 bits: two workspaces sharing
+    one (their counts would mix) is a one-in-10^7 chance among a million workspaces."""
+    return hashlib.blake2b(workspace_id.encode(), digest_size=8).hexdigest()
 
 
 def exact_token(q: str, value: str) -> str:
@@ -58,20 +66,28 @@ def exact_token(q: str, value: str) -> str:
     return q + EXACT + hashlib.blake2b(folded, digest_size=8).hexdigest()
 
 
-def runs(text: str) -> list[str]:
-    """The text's runs of ASCII letters, lower-cased. A query word of letters only occurs in
-    a text exactly when it occurs inside one of these (a run ends at anything else)."""
-    return _RUN.findall(text.lower())
+def runs(text: str, fold: Fold = _LIKE_FOLD) -> list[str]:
+    """The text's runs of ASCII letters, folded as LIKE folds them (or, with `_FTS_FOLD`, as
+    the trigram index does). A query word of letters occurs in a text exactly when it occurs
+    inside one of these: a run ends at anything else."""
+    return _RUN.findall(text.translate(fold))
 
 
-def _substrings(values: Iterable[str]) -> set[str]:
-    return {
-        run[i:j]
-        for v in values
-        for run in runs(v)
-        for i in range(len(run) - MIN + 1)
-        for j in range(i + MIN, min(len(run), i + MAX) + 1)
-    }
+def _substrings(values: Iterable[str], fold: Fold) -> tuple[set[str], set[str]]:
+    """(every substring of 5-32 letters of each run up to 32 letters long, each 32-letter
+    window of the longer runs and the shorter ends of them). A query word is one token of
+    the first set, or the start of one of the second: a run of n letters gives n - 4 of
+    these, where all of its substrings would be ~28 n (a 10,000-letter note, 280,000)."""
+    short: set[str] = set()
+    long_: set[str] = set()
+    for v in values:
+        for run in runs(v, fold):
+            n = len(run)
+            if n <= MAX:
+                short.update(run[i:j] for i in range(n - MIN + 1) for j in range(i + MIN, n + 1))
+            else:
+                long_.update(run[i : i + MAX] for i in range(n - MIN + 1))
+    return short, long_
 
 
 def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> str:
@@ -87,10 +103,17 @@ def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> str:
         key = texts[[f.name for f in rs.searchable].index(rs.upsert_key)]
         if key:
             tokens.append(exact_token(q, key))
+    folded = title.translate(_LIKE_FOLD)
     for first in runs(title)[:1]:
-        tokens += [q + FIRST + first[:n] for n in range(MIN, 1 + min(len(first), MAX))]
-    tokens += sorted(q + sub for sub in _substrings(texts[:own]))
-    tokens += sorted(q + LINKED + sub for sub in _substrings(texts[own:]))
+        if folded.startswith(first):  # LIKE 'word%': the title itself starts with it
+            tokens += [q + FIRST + first[:n] for n in range(MIN, 1 + min(len(first), MAX))]
+    short, long_ = _substrings(texts[:own], _LIKE_FOLD)
+    # linked text, and what only the trigram index's folding finds: the last tier
+    other_short, other_long = _substrings(texts, _FTS_FOLD)
+    tokens += sorted(q + sub for sub in short)
+    tokens += sorted(q + LONG + sub for sub in long_)
+    tokens += sorted(q + LINKED + sub for sub in other_short - short)
+    tokens += sorted(q + LONG_LINKED + sub for sub in other_long - long_)
     return " ".join(tokens)
 
 
@@ -149,13 +172,18 @@ class WordSearch:
         low: int,
     ) -> None:
         q = qualifier(workspace_id)
+
+        def found(word: str, kinds: tuple[tuple[str, str], ...]) -> list[str]:
+            # a token, or the start of a long run's window (a prefix query: such runs are rare)
+            return [q + kind + word + star for kind, star in kinds]
+
+        own_kinds = (("", ""), (LONG, "*"))
+        all_kinds = (*own_kinds, (LINKED, ""), (LONG_LINKED, "*"))
         anywhere = " AND ".join(
-            "("
-            + " OR ".join(q + kind + t for t in [w, *typos.get(w, [])] for kind in ("", LINKED))
-            + ")"
+            "(" + " OR ".join(t for v in [w, *typos.get(w, [])] for t in found(v, all_kinds)) + ")"
             for w in words
         )
-        own = " AND ".join(q + w for w in words)
+        own = " AND ".join("(" + " OR ".join(found(w, own_kinds)) + ")" for w in words)
         exact = exact_token(q, query.lower())
         first = q + FIRST + words[0]
         self.rs = rs
