@@ -77,7 +77,10 @@ def index_rows(
     """A record's rows in both search indexes (fts: (trigram row, word row) pairs) and its
     typo vocabulary, as search.index writes them."""
     body = search.document(parts)
-    fts.append(((search.key(seq), body), (search.key(seq), words.row(rs, ws, parts))))
+    tokens, long_runs = words.row(rs, ws, parts)
+    fts.append(((search.key(seq), body), (search.key(seq), tokens)))
+    if long_runs:
+        terms.add((ws, rs.kind, *words.LONG_RUNS))
     for word in set(search.words(body)):
         if search.TYPO_MIN <= len(word) <= search.TERM_MAX and not word.isdigit():
             terms.add((ws, rs.kind, word, word))

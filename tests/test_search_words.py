@@ -401,3 +401,25 @@ async def test_a_cursor_from_before_the_word_index_is_refused(api, token, paths,
     raw = sign_cursor(api.rt, before, await workspace(api, token), old)
     r = await api.json("GET", f"/contacts?search=smith&limit=2&cursor={raw}", token)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_words_inside_runs_longer_than_32_letters_are_found(api, token, paths):
+    """A run longer than any query word is indexed by its windows, searched only once the
+    workspace has one (a marker in the typo vocabulary): found on both paths, alike."""
+    run = "pneumonoultramicroscopicsilicovolcanoconiosis"  # 45 letters
+    await create(api, token, "companies", {"name": "Lung Labs", "notes": "about " + run})
+    company = await create(api, token, "companies", {"name": "Volcanoconiosis Partners"})
+    await create(api, token, "contacts", {"name": "Dr Who", "company": company["handle"]})
+    await create(api, token, "contacts", {"name": "Microscopic" + run[:30].upper()})
+    for plural, q, count in [
+        ("companies", "ultramicroscopic", 1),
+        ("companies", run[-20:], 1),  # the run's very end
+        ("companies", "volcanoconiosis", 2),  # inside the run, and a title's first word
+        ("contacts", "volcanoconiosis", 1),  # through the contact's company
+        ("contacts", "microscopicpneumono", 1),  # a title's 41-letter run
+    ]:
+        assert len(await agree(api, token, paths, plural, q)) == count, q
+    [[marker]] = await api.rt.db.all(
+        "SELECT count(*) FROM search_terms WHERE kind = 'company' AND variant = '' AND term = ''"
+    )
+    assert marker == 1

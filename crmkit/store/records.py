@@ -295,11 +295,11 @@ async def search_sql(
     """How to find `plan.search`: from the word index when it answers it (every word five
     letters or more, no filters, ranked), else from the trigram index."""
     query = plan.search or ""
-    typos = await search.typo_terms(db, rs, workspace_id, search.words(query))
+    typos, long_runs = await search.typo_terms(db, rs, workspace_id, search.words(query))
     qwords = search.words(query)[: search.MAX_WORDS]
     if not plan.filters and not plan.explicit_sort and words.eligible(qwords, typos):
         low = search.key(upto) if upto is not None else -(1 << 62)
-        return words.WordSearch(rs, workspace_id, query, qwords, typos, low)
+        return words.WordSearch(rs, workspace_id, query, qwords, typos, low, long_runs)
     return search.build(rs, query, typos, upto)
 
 

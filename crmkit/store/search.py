@@ -42,6 +42,11 @@ def insert_sql(rs: S.RecordSpec) -> str:
     return "INSERT INTO %s_fts (rowid, body) VALUES (?, ?)" % rs.table
 
 
+VOCABULARY_SQL = (
+    "INSERT OR IGNORE INTO search_terms (workspace_id, kind, variant, term) VALUES (?, ?, ?, ?)"
+)
+
+
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
@@ -80,12 +85,12 @@ async def index(
     if replace:
         await tx.execute("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, (key(seq),))
         await tx.execute(word_index.delete_sql(rs), (key(seq),))
-    await tx.execute(word_index.insert_sql(rs), (key(seq), word_index.row(rs, workspace_id, parts)))
+    terms, long_runs = word_index.row(rs, workspace_id, parts)
+    await tx.execute(word_index.insert_sql(rs), (key(seq), terms))
+    rows = [(workspace_id, rs.kind, *word_index.LONG_RUNS)] if long_runs else []
     body = document(parts)
-    if not body:
-        return
-    await tx.execute(insert_sql(rs), (key(seq), body))
-    rows = []
+    if body:
+        await tx.execute(insert_sql(rs), (key(seq), body))
     for word in set(words(_EMAIL.sub(" ", body))):
         if TYPO_MIN <= len(word) <= TERM_MAX and not word.isdigit():
             rows.append((workspace_id, rs.kind, word, word))
@@ -93,11 +98,7 @@ async def index(
     if rows:
         # The vocabulary only grows: a stale word costs one lookup row, never a wrong match
         # (the FTS query still has to find it in a live record).
-        await tx.executemany(
-            "INSERT OR IGNORE INTO search_terms (workspace_id, kind, variant, term)"
-            " VALUES (?, ?, ?, ?)",
-            rows,
-        )
+        await tx.executemany(VOCABULARY_SQL, rows)
 
 
 async def reindex_many(
@@ -108,36 +109,38 @@ async def reindex_many(
     keys = [(key(seq),) for seq, _ in docs]
     await tx.executemany("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, keys)
     await tx.executemany(word_index.delete_sql(rs), keys)
-    await tx.executemany(
-        word_index.insert_sql(rs),
-        [(key(seq), word_index.row(rs, workspace_id, parts)) for seq, parts in docs],
-    )
+    rows = [(key(seq), word_index.row(rs, workspace_id, parts)) for seq, parts in docs]
+    await tx.executemany(word_index.insert_sql(rs), [(k, terms) for k, (terms, _) in rows])
+    if any(long_runs for _, (_, long_runs) in rows):
+        await tx.execute(VOCABULARY_SQL, (workspace_id, rs.kind, *word_index.LONG_RUNS))
     bodies = [(key(seq), document(parts)) for seq, parts in docs]
     await tx.executemany(insert_sql(rs), [(k, body) for k, body in bodies if body])
 
 
 async def typo_terms(
     db: Database, rs: S.RecordSpec, workspace_id: str, query_words: list[str]
-) -> dict[str, list[str]]:
-    """For each query word of >= 5 letters: the indexed words within one edit of it."""
+) -> tuple[dict[str, list[str]], bool]:
+    """For each query word of >= 5 letters: the indexed words within one edit of it; and,
+    from the same lookup, whether the word index holds long runs here (words.LONG_RUNS)."""
     long_words = [w for w in query_words if TYPO_MIN <= len(w) <= TERM_MAX]
     if not long_words:
-        return {}
+        return {}, False
     variants = set()
     for w in long_words:
         variants.add(w)
         variants.update(deletions(w))
     marks = ", ".join("?" * len(variants))
     rows = await db.all(
-        "SELECT DISTINCT term FROM search_terms WHERE workspace_id = ? AND kind = ?"
-        " AND variant IN (%s) LIMIT 500" % marks,
-        [workspace_id, rs.kind, *sorted(variants)],
+        "SELECT term FROM (SELECT DISTINCT term FROM search_terms WHERE workspace_id = ?"
+        " AND kind = ? AND variant IN (%s) LIMIT 500) UNION ALL SELECT term FROM search_terms"
+        " WHERE workspace_id = ? AND kind = ? AND variant = ? AND term = ?" % marks,
+        [workspace_id, rs.kind, *sorted(variants), workspace_id, rs.kind, *word_index.LONG_RUNS],
     )
     found: dict[str, list[str]] = {}
     for w in long_words:
         near = [str(r[0]) for r in rows if r[0] != w and within_one_edit(w, str(r[0]))]
         found[w] = sorted(near)[:MAX_TYPO_TERMS]
-    return found
+    return found, any(r[0] == word_index.LONG_RUNS[1] for r in rows)
 
 
 def _phrase(word: str) -> str:
