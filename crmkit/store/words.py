@@ -18,7 +18,10 @@ never walks, then drops, another workspace's matches), then:
   trigram ranking's LIKE folds them): tier 0;
 - `Q1<prefix>`: each prefix of the title's first run of letters: tier 1;
 - `Q<sub>`: each substring of the record's own searchable text: tier 2;
-- `Q2<sub>`: each substring of text found through a link (a contact's company name).
+- `Q2<sub>`: each substring of text found through a link (a contact's company name), and
+  what only the trigram index's case folding makes findable: tier 3;
+- `Q3<window>`, `Q4<window>`: the same for runs longer than 32 letters, by their 32-letter
+  windows, found by a prefix query (see `LONG_RUNS`).
 Query words are letters only, so none is a prefix of a digit-led token's text.
 """
 
@@ -205,14 +208,16 @@ class WordSearch:
         self.low = low
         self.matches = anywhere
         # best first: the title or key is the search; the title starts with its first word;
-        # every word is in the record's own text; the rest (a typo, a contact's company)
-        # (a title that starts with the only word has it: no need to ask for the word again)
+        # every word is in the record's own text; the rest (a typo, a contact's company).
+        # A title that starts with the only word has it: no need to ask for the word again.
         starts = first if len(words) == 1 else "(%s AND %s)" % (first, anywhere)
         self.tiers = [
             exact,
             "%s NOT %s" % (starts, exact),
             "(%s) NOT (%s OR %s)" % (own, first, exact),
-            "(%s) NOT (%s)" % (anywhere, own),
+            # (a title that starts with the first word is tier 1 whatever its other words
+            # matched by: a typo, its company)
+            "(%s) NOT (%s OR %s)" % (anywhere, own, first),
         ]
 
 
@@ -238,8 +243,9 @@ def page_sql(
     the tiers before it left (a subquery in LIMIT is evaluated once, before the walk)."""
     w, t = table(found.rs), found.rs.table
     window, params = _window(found, cap)
-    tier_from, row_after = (0, None) if after is None else (-(-after // TIER), 0)
-    if after is not None:
+    tier_from, row_after = 0, None
+    if after is not None:  # after = tier * TIER + row id, the row id in [-(TIER - 1), -1]
+        tier_from = -(-after // TIER)
         row_after = after - tier_from * TIER
     parts = [window]
     taken: list[str] = []
