@@ -181,7 +181,7 @@ def build(
         # window is the newest matches as of then, so it cannot slide and skip rows.
         conditions.append("%s.rowid >= ?" % table)
         params.append(key(upto))
-    score, score_params = _score(rs, query.lower(), qwords, table)
+    score, score_params = _score(rs, query, qwords, table)
     return SearchSql(table, " AND ".join(conditions), params, score, score_params)
 
 
@@ -196,9 +196,10 @@ def _score(rs: S.RecordSpec, q: str, qwords: list[str], table: str) -> tuple[str
     fields; 3 the rest (a typo, a contact's company name). The word index ranks the same way
     (words.WordSearch).
 
-    LIKE rather than comparing lower() copies: the same answer (both fold ASCII letters only,
-    and `q` is already lower-case), without a new string per field and row (a third of the
-    ranking's cost over 1,001 candidates)."""
+    LIKE rather than comparing lower() copies: the same answer (both fold ASCII letters only),
+    without a new string per field and row (a third of the ranking's cost over 1,001
+    candidates). `q` is the search as sent: lower-casing it first would also change what LIKE
+    never folds (a title "Gizmo Ⓐ Widgets" was then not equal to that very search)."""
     pattern = _escape_like(q)
     exact = ["%s LIKE ? ESCAPE '\\'" % rs.title]
     params: list[Any] = [pattern]

@@ -201,7 +201,7 @@ class WordSearch:
             for w in words
         )
         own = " AND ".join("(" + " OR ".join(found(w, own_kinds)) + ")" for w in words)
-        exact = exact_token(q, query.lower())
+        exact = exact_token(q, query)  # folded as LIKE folds: ASCII only
         first = q + FIRST + words[0]
         self.rs = rs
         self.workspace_id = workspace_id
