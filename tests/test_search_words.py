@@ -454,3 +454,14 @@ async def test_a_title_that_starts_with_the_first_word_ranks_once_whatever_the_o
         for d in (await api.json("GET", "/contacts?search=jonathan%20smith", token)).json()["data"]
     ]
     assert names == ["Jonathan Smith", "Jonathan Baker", "Jonathan Smyth", "Mary Smith"]
+
+
+async def test_a_title_equal_to_the_search_ranks_once_even_where_only_folding_finds_it(
+    api, token, paths
+):
+    """A Kelvin sign folds to "k" in the trigram index only: such a title's words are tier-3
+    text on the word index, while the title equal to the search is tier 0. It shows once."""
+    for title in ("Maska Works", "Mas\u212aa Works", "Maska"):
+        await create(api, token, "deals", {"title": title})
+    found = await agree(api, token, paths, "deals", "Mas\u212aa Works", limit=1)
+    assert len(found) == len(set(found)) == 2

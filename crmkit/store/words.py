@@ -216,8 +216,9 @@ class WordSearch:
             "%s NOT %s" % (starts, exact),
             "(%s) NOT (%s OR %s)" % (own, first, exact),
             # (a title that starts with the first word is tier 1 whatever its other words
-            # matched by: a typo, its company)
-            "(%s) NOT (%s OR %s)" % (anywhere, own, first),
+            # matched by: a typo, its company; a title equal to the search is tier 0 even
+            # where only the trigram index's folding finds its words, as with a Kelvin sign)
+            "(%s) NOT (%s OR %s OR %s)" % (anywhere, own, first, exact),
         ]
 
 
