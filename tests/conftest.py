@@ -26,6 +26,8 @@ from aiosmtpd.controller import Controller
 from crmkit.app import App, create_app
 from crmkit.clock import FixedClock
 from crmkit.config import Settings
+from crmkit.store import records as store
+from crmkit.store import words
 
 CODE_RE = re.compile(r"\b(\d{6})\b")
 
@@ -268,3 +270,18 @@ async def serve(
             yield Api(http, smtp.inbox, application), server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which index answered each search since the last clear(): "words" or "trigram"."""
+    taken: list[str] = []
+    real = store.search_sql
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        found = await real(*args, **kwargs)
+        taken.append("words" if isinstance(found, words.WordSearch) else "trigram")
+        return found
+
+    monkeypatch.setattr(store, "search_sql", spy)
+    return taken

@@ -4,7 +4,6 @@ are answered from it, and must find, rank, count and page exactly as the trigram
 from __future__ import annotations
 
 import itertools
-from urllib.parse import quote
 
 import aiosqlite
 import pytest
@@ -14,12 +13,11 @@ from hypothesis import strategies as st
 from crmkit import query
 from crmkit import spec as S
 from crmkit.records.listing import sign_cursor
-from crmkit.store import records as store
-from crmkit.store import search, words
+from crmkit.store import search
 from crmkit.store.schema import migrate
 from tests.records_util import create
+from tests.search_util import EVERYTHING, walk
 
-EVERYTHING = "created_at=gte:1970-01-01"  # a filter every record passes: the trigram path
 NOTE = "# this search ranked its 1,001 newest matches only: add a word to reach older ones"
 _emails = itertools.count()
 
@@ -27,39 +25,6 @@ _emails = itertools.count()
 @pytest.fixture
 async def token(api):
     return await api.sign_in("words@acme.com")
-
-
-@pytest.fixture
-def paths(monkeypatch):
-    """Which index answered each search since the last clear(): "words" or "trigram"."""
-    taken: list[str] = []
-    real = store.search_sql
-
-    async def spy(*args, **kwargs):
-        found = await real(*args, **kwargs)
-        taken.append("words" if isinstance(found, words.WordSearch) else "trigram")
-        return found
-
-    monkeypatch.setattr(store, "search_sql", spy)
-    return taken
-
-
-async def walk(api, token, plural, q, *, force=False, limit=2):
-    """Every page of a search, cursor after cursor: (handles in order, {(total, lower bound)})."""
-    extra = "&" + EVERYTHING if force else ""
-    handles, totals, cursor = [], set(), ""
-    for _ in range(2000):
-        r = await api.json(
-            "GET", f"/{plural}?search={quote(q)}{extra}&limit={limit}{cursor}", token
-        )
-        assert r.status_code == 200, r.text
-        body = r.json()
-        handles += [d["handle"] for d in body["data"]]
-        totals.add((body["total"], bool(body.get("total_is_lower_bound"))))
-        if not body["next_cursor"]:
-            return handles, totals
-        cursor = "&cursor=" + body["next_cursor"]
-    raise AssertionError("the pages never end")
 
 
 async def words_only(api, token, paths, plural, q, limit=200):
