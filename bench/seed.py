@@ -19,7 +19,9 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.ids import new_id
-from crmkit.store import search, words
+from crmkit.store import searchtext as search
+from crmkit.store.sqlite import words
+from crmkit.store.sqlite.search import insert_sql as trigram_insert_sql
 
 FIRST = (
     "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
@@ -88,7 +90,7 @@ def index_rows(
 
 
 def insert_index_rows(conn: sqlite3.Connection, rs: S.RecordSpec, fts: list[Any]) -> None:
-    conn.executemany(search.insert_sql(rs), [trigram for trigram, _ in fts])
+    conn.executemany(trigram_insert_sql(rs), [trigram for trigram, _ in fts])
     conn.executemany(words.insert_sql(rs), [word for _, word in fts])
 
 

@@ -14,7 +14,7 @@ from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.mcp import McpEndpoint
 from crmkit.runtime import Runtime
-from crmkit.store.db import Database
+from crmkit.store.connect import open_database
 from crmkit.web import auth, errors, oauth, records, system, workspaces
 from crmkit.web.cors import Cors
 from crmkit.web.edge import Edge
@@ -24,7 +24,7 @@ from crmkit.web.routing import SegmentRouter
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     return Runtime(
         settings=settings,
-        db=Database(settings.database),
+        db=open_database(settings.database),
         clock=clock or Clock(),
         mailer=Mailer(settings.smtp_url, settings.mail_from),
     )

@@ -197,7 +197,7 @@ async def set_plan(settings: Settings, workspace_id: str, plan: str) -> int:
 
 
 def run_backup(settings: Settings, target: str) -> int:
-    from crmkit.store.backup import backup
+    from crmkit.store.sqlite.backup import backup
 
     try:
         size = backup(settings.database, target)

@@ -12,7 +12,7 @@ from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.signing import Sealer
 from crmkit.store import accounts as store
-from crmkit.store.db import Database
+from crmkit.store.base import Database
 
 
 @dataclass

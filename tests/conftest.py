@@ -27,7 +27,7 @@ from crmkit.app import App, create_app
 from crmkit.clock import FixedClock
 from crmkit.config import Settings
 from crmkit.store import records as store
-from crmkit.store import words
+from crmkit.store.sqlite import words
 
 CODE_RE = re.compile(r"\b(\d{6})\b")
 
@@ -276,12 +276,12 @@ async def serve(
 def paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Which index answered each search since the last clear(): "words" or "trigram"."""
     taken: list[str] = []
-    real = store.search_sql
+    real = store.search_plan
 
     async def spy(*args: Any, **kwargs: Any) -> Any:
         found = await real(*args, **kwargs)
         taken.append("words" if isinstance(found, words.WordSearch) else "trigram")
         return found
 
-    monkeypatch.setattr(store, "search_sql", spy)
+    monkeypatch.setattr(store, "search_plan", spy)
     return taken

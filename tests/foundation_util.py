@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from crmkit.app import App
-from crmkit.store.db import Database
+from crmkit.store.sqlite.db import Database
 
 JSON = {"Accept": "application/json"}
 

@@ -9,8 +9,8 @@ import httpx
 from foundation_util import count
 from teams_util import ids
 
-from crmkit.store.db import Database
-from crmkit.store.schema import _statements, migrate, migration_files
+from crmkit.store.sqlite.db import Database
+from crmkit.store.sqlite.schema import _statements, migrate, migration_files
 
 FACETS = ("contacts_facets", "companies_facets", "deals_facets")  # migration 0008
 

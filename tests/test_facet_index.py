@@ -14,10 +14,12 @@ import pytest
 
 from crmkit import query
 from crmkit.spec import SPECS
-from crmkit.store import facets
 from crmkit.store import records as store
-from crmkit.store.db import Database
 from crmkit.store.sql_query import page_sql
+from crmkit.store.sqlite import facets, lists
+from crmkit.store.sqlite.db import Database
+from crmkit.store.sqlite.dialect import DIALECT
+from crmkit.store.sqlite.jsonsql import HAS_TAG
 from tests.records_util import bare, create, reapply
 
 TABLES = ("contacts", "companies", "deals")
@@ -282,7 +284,7 @@ async def test_past_drive_cap_beside_other_filters_the_sort_order_is_walked(
     tagged: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, traced = tagged
-    monkeypatch.setattr(store, "DRIVE_CAP", 1050)  # "common" is on 1,100 contacts
+    monkeypatch.setattr(lists, "DRIVE_CAP", 1050)  # "common" is on 1,100 contacts
     seen, counted = await pages(db, [("tags", "common"), ("name", "name 07"), ("limit", "9")], 3)
     assert counted == 22 and seen == expected(lambda n: n % 50 == 7, "-created_at")
     pages_read = [sql for sql in traced if "LIMIT 10" in sql]
@@ -320,7 +322,7 @@ async def json_path_page(db: Database, params: list[tuple[str, str]]) -> tuple[l
     """The same list read without the facet index (the JSON filters alone)."""
     contacts = SPECS["contact"]
     plan = query.parse(contacts, params, 2000)
-    sql, args = page_sql(contacts, plan, "w_1", None, None, with_count=True)
+    sql, args = page_sql(DIALECT, contacts, plan, "w_1", None, with_count=True)
     rows = await db.all(sql, args)
     return [row[0] for row in rows[: plan.limit]], int(rows[0][-1]) if rows else 0
 
@@ -391,7 +393,9 @@ async def test_with_statistics_that_find_workspaces_small_the_lookup_still_leads
     for params in ([("tags", "rare")], [("custom.tier", "gold"), ("sort", "name")]):
         plan = query.parse(contacts, params, 2000)
         found = facets.probe(plan)
-        sql, args = page_sql(contacts, plan, "w_1", None, None, True, True, found)
+        assert found is not None
+        lookup = (found, facets.lookup_sql(contacts, found, "w_1", HAS_TAG))
+        sql, args = page_sql(DIALECT, contacts, plan, "w_1", None, True, True, lookup)
         steps = [str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args)]
         assert steps[0] == "SEARCH contacts USING INTEGER PRIMARY KEY (rowid=?)", steps
 

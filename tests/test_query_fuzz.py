@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from crmkit import query
 from crmkit import spec as S
 from crmkit.errors import CrmError, InvalidQuery
-from crmkit.store import search
-from crmkit.store.schema import _statements, migration_files
 from crmkit.store.sql_query import page_sql
+from crmkit.store.sqlite import search
+from crmkit.store.sqlite.dialect import DIALECT
+from crmkit.store.sqlite.lists import search_page_sql
+from crmkit.store.sqlite.schema import _statements, migration_files
 from tests.records_util import create, records
 
 NOW = 1_790_000_000
@@ -101,7 +103,10 @@ def _check(rs: S.RecordSpec, params: list[tuple[str, str]]) -> None:
     if plan.search is not None:
         found = search.build(rs, plan.search, {})
     for after in (None, (MARK + "'", "c_" + MARK), (None, MARK)):
-        sql, values = page_sql(rs, plan, "w_x", after, found, with_count=True)
+        if found is None:
+            sql, values = page_sql(DIALECT, rs, plan, "w_x", after, with_count=True)
+        else:
+            sql, values = search_page_sql(DIALECT, rs, plan, "w_x", after, found)
         assert MARK not in sql
         assert sql.count("?") == len(values)
         DB.execute(sql, values).fetchall()  # it runs: no syntax error, no wrong arity

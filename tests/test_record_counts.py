@@ -10,7 +10,7 @@ import aiosqlite
 import pytest
 from teams_util import create_workspace, ids, mint, stepped_up
 
-from crmkit.store.db import Database
+from crmkit.store.sqlite.db import Database
 from tests.records_util import bare, create, reapply
 
 TABLES = ("contacts", "companies", "deals")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmkit.store.search import within_one_edit
+from crmkit.store.searchtext import within_one_edit
 from tests.records_util import create
 
 
@@ -142,7 +142,7 @@ async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
     ws = r.json()["data"]["workspace"]["handle"].split("/")[1]
     rt = api.rt
     from crmkit import spec as S
-    from crmkit.store import search
+    from crmkit.store.sqlite import search
 
     async with rt.db.write() as tx:
         for i in range(1100):
@@ -197,7 +197,7 @@ async def test_every_short_word_must_match(api):
 async def _bulk_matches(api, ws: str, names: list[str], stage: str = "lead") -> None:
     """Contacts with these names in workspace `ws`, indexed, newer than any made before."""
     from crmkit import spec as S
-    from crmkit.store import search
+    from crmkit.store.sqlite import search
 
     async with api.rt.db.write() as tx:
         for name in names:
@@ -275,8 +275,8 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
     import sqlite3
 
     from crmkit import spec as S
-    from crmkit.store.search import _score, words
-    from crmkit.store.words import TIER
+    from crmkit.store.searchtext import TIER, words
+    from crmkit.store.sqlite.search import _score
 
     q = " ".join(query.split()).lower()
     qwords = words(q) or [q]
@@ -338,7 +338,7 @@ async def test_an_index_from_before_0007_is_rebuilt_newest_first(api, token, peo
     records in the same order, and a deleted record still takes its row along."""
     import aiosqlite
 
-    from crmkit.store.schema import _statements, migrate, migration_files
+    from crmkit.store.sqlite.schema import _statements, migrate, migration_files
 
     db = api.rt.db
     before = {
@@ -389,7 +389,7 @@ async def test_a_phone_with_separators_is_found_by_its_digits(api, token):
     indexed before this rule get the digits from migration 0012."""
     import aiosqlite
 
-    from crmkit.store.schema import migrate
+    from crmkit.store.sqlite.schema import migrate
 
     made = await create(api, token, "contacts", {"name": "Dialed", "phone": "+1 (415) 555-0100"})
     plain = await create(api, token, "contacts", {"name": "Plain", "phone": "+15550199"})

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from crmkit.store import search, words
+from crmkit.store import searchtext as search
+from crmkit.store.sqlite import words
 from tests.records_util import create
 from tests.search_util import walk
 
@@ -53,7 +54,7 @@ class Oracle:
 
     def learn(self, plural: str, parts: list[Any]) -> None:
         body = search.document(parts)
-        for w in set(search.words(search._EMAIL.sub(" ", body))):
+        for w in set(search.words(search.EMAIL.sub(" ", body))):
             if 5 <= len(w) <= 32 and not w.isdigit():
                 self.vocab[plural].add(w)
 

@@ -1,4 +1,4 @@
-"""The word index (store/words.py): searches whose words are all five ASCII letters or more
+"""The word index (store/sqlite/words.py): searches whose words are all five ASCII letters or more
 are answered from it, and must find, rank, count and page exactly as the trigram index does."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from crmkit import query
 from crmkit import spec as S
 from crmkit.records.listing import sign_cursor
-from crmkit.store import search
-from crmkit.store.schema import migrate
+from crmkit.store.sqlite import search
+from crmkit.store.sqlite.schema import migrate
 from tests.records_util import create
 from tests.search_util import EVERYTHING, walk
 

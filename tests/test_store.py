@@ -18,8 +18,9 @@ import aiosqlite
 import pytest
 from foundation_util import JSON, assert_error
 
-from crmkit.store.db import READ_CACHE_KIB, Database
-from crmkit.store.schema import migrate, migration_files
+from crmkit.store.sqlite.db import READ_CACHE_KIB, Database
+from crmkit.store.sqlite.dialect import DIALECT
+from crmkit.store.sqlite.schema import migrate, migration_files
 
 
 @pytest.fixture
@@ -406,7 +407,7 @@ async def test_a_failing_write_on_the_thread_rolls_back_fully(db: Database) -> N
 
 
 async def test_commits_on_the_loop_leave_checkpoints_to_a_thread(db: Database) -> None:
-    from crmkit.store.db import CHECKPOINT_EVERY
+    from crmkit.store.sqlite.db import CHECKPOINT_EVERY
 
     async with db.write() as tx:
         assert await tx.one("PRAGMA wal_autocheckpoint") == (0,)
@@ -579,7 +580,7 @@ async def test_lookups_by_email_and_phone_use_their_indexes(db: Database) -> Non
         ([("email", "gte:m"), ("sort", "email")], "contacts_email"),
     ):
         plan = query.parse(contacts, params, 0)
-        sql, args = page_sql(contacts, plan, "w_1", None, None, with_count=True)
+        sql, args = page_sql(DIALECT, contacts, plan, "w_1", None, with_count=True)
         steps = [str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args)]
         assert f"USING INDEX {index}" in steps[0], (params, steps)
 
@@ -597,7 +598,8 @@ async def test_a_range_on_another_column_than_the_sort_pages_correctly(
     from crmkit import query
     from crmkit.spec import SPECS
     from crmkit.store import records
-    from crmkit.store.sql_query import narrow_candidate, page_sql
+    from crmkit.store.sql_query import page_sql
+    from crmkit.store.sqlite.lists import narrow_candidate
 
     contacts = SPECS["contact"]
     await add_contacts(db, 3000)  # created_at = n, name "name {n % 500}"
@@ -621,7 +623,7 @@ async def test_a_range_on_another_column_than_the_sort_pages_correctly(
     sorted_after = [sql for sql in traced if "ORDER BY +name DESC" in sql]
     assert len(sorted_after) == (3 if total <= 1000 else 0)
     # The plan of the sorted-after page: the range's index, then a sort of what it found.
-    sql, args = page_sql(contacts, plan, "w_1", None, None, False, sort_after=True)
+    sql, args = page_sql(DIALECT, contacts, plan, "w_1", None, False, sort_after=True)
     steps = " ".join(str(r[3]) for r in await db.all("EXPLAIN QUERY PLAN " + sql, args))
     assert "contacts_created" in steps and "TEMP B-TREE FOR ORDER BY" in steps, steps
 
@@ -648,7 +650,7 @@ async def test_the_fields_marked_indexed_are_exactly_those_with_an_index(db: Dat
 
 
 async def test_the_statistics_check_runs_every_so_many_commits(tmp_path: Path) -> None:
-    from crmkit.store.db import STATS_CHECK_EVERY
+    from crmkit.store.sqlite.db import STATS_CHECK_EVERY
 
     async with started(tmp_path) as db:
         await add_contacts(db, 2000)  # commit 1
@@ -683,7 +685,7 @@ async def test_healthz_needs_no_database_and_readyz_reports_it(api: Any) -> None
 
 CHILD = """
 import asyncio, sys
-from crmkit.store.db import Database
+from crmkit.store.sqlite.db import Database
 
 async def main() -> None:
     db = Database(sys.argv[1])
@@ -732,7 +734,7 @@ def test_kill_9_keeps_every_acknowledged_write(tmp_path: Path) -> None:
 def test_migration_0005_gives_existing_connector_tokens_their_grant() -> None:
     import sqlite3
 
-    from crmkit.store.schema import _statements, migration_files
+    from crmkit.store.sqlite.schema import _statements, migration_files
 
     conn = sqlite3.connect(":memory:")
     files = migration_files()

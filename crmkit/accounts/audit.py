@@ -6,7 +6,7 @@ from crmkit import spec as S
 from crmkit.ids import new_id
 from crmkit.principal import Principal
 from crmkit.store import audit as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 # Every action crmkit writes: GET /audit?action= accepts these (and `<kind>.*`) only, so a
 # misspelt action is a 400 rather than an empty log that looks like "nothing happened".

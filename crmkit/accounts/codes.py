@@ -16,7 +16,7 @@ from crmkit.errors import EmailUnavailable
 from crmkit.mail import MailError
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 CODE_TTL_SECONDS = 600
 MAX_ATTEMPTS = 5

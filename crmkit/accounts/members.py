@@ -17,7 +17,7 @@ from crmkit.mail import MailError
 from crmkit.principal import Principal
 from crmkit.runtime import Runtime
 from crmkit.store import teams as store
-from crmkit.store.db import Row, Tx
+from crmkit.store.base import Row, Tx
 
 ROLES = ("admin", "member")
 INVITE_WINDOW_SECONDS = 60 * 60

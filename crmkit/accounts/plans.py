@@ -17,8 +17,7 @@ from crmkit.ids import bare_id
 from crmkit.principal import Principal
 from crmkit.runtime import Runtime
 from crmkit.store import teams as store
-from crmkit.store.db import Tx
-from crmkit.store.teams import Conn
+from crmkit.store.base import Conn, Tx
 
 UNLIMITED = -1
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from crmkit.errors import RateLimited
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 LONGEST_WINDOW = 24 * 3600  # no limit counts further back
 

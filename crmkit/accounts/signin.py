@@ -12,7 +12,7 @@ from crmkit.accounts import audit, codes, members, ratelimit, tokens, users
 from crmkit.errors import InvalidCode
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 WINDOW_SECONDS = 15 * 60
 PER_EMAIL = 5

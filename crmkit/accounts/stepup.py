@@ -16,7 +16,7 @@ from crmkit.accounts import audit, codes, ratelimit
 from crmkit.errors import CrmError, Forbidden
 from crmkit.principal import Principal
 from crmkit.runtime import Runtime
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 T = TypeVar("T")
 

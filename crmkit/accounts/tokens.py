@@ -17,7 +17,7 @@ from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 PREFIX = "ck_"
 TOUCH_EVERY_SECONDS = 60

@@ -11,7 +11,7 @@ from crmkit.errors import InvalidField
 from crmkit.ids import new_id
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 # The part before the @: anything but spaces, quotes, brackets and separators, in dot-separated
 # words (no dot first, last or twice: mail servers refuse those). The domain: ASCII labels

@@ -18,8 +18,7 @@ from crmkit.principal import Principal
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as accounts_store
 from crmkit.store import teams as store
-from crmkit.store.db import Tx
-from crmkit.store.teams import Conn
+from crmkit.store.base import Conn, Tx
 
 NAME_MAX = 100
 

@@ -24,7 +24,7 @@ from crmkit.oauth.clients import Client
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as accounts_store
 from crmkit.store import oauth as store
-from crmkit.store.db import Tx
+from crmkit.store.base import Tx
 
 CODE_TTL_SECONDS = 600
 REFRESH_TTL_SECONDS = 90 * 86400

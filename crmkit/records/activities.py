@@ -17,7 +17,7 @@ from crmkit.records.values import body_time
 from crmkit.runtime import Runtime
 from crmkit.store import activities as store
 from crmkit.store import records as records_store
-from crmkit.store.db import Row
+from crmkit.store.base import Row
 
 KINDS = ("call", "email", "meeting", "note", "task")
 BODY_MAX = 10000

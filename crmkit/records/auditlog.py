@@ -13,7 +13,7 @@ from crmkit.principal import Principal
 from crmkit.records import feeds
 from crmkit.runtime import Runtime
 from crmkit.store import audit as store
-from crmkit.store.db import Row
+from crmkit.store.base import Row
 from crmkit.store.oauth import user_email
 
 PARAMS = ("by", "target", "action", "limit", "cursor")

@@ -16,7 +16,7 @@ from crmkit.principal import Principal
 from crmkit.records.listing import bad_cursor, read_cursor, sign_cursor
 from crmkit.runtime import Runtime
 from crmkit.store import sql_query
-from crmkit.store.db import Row
+from crmkit.store.base import Row
 
 COUNT_CAP = sql_query.COUNT_CAP  # the same cap as record lists' totals
 

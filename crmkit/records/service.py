@@ -19,8 +19,7 @@ from crmkit.records.values import clean
 from crmkit.records.views import shown, value_of, view
 from crmkit.runtime import Runtime
 from crmkit.store import records as store
-from crmkit.store import search
-from crmkit.store.db import Database, Row, Tx
+from crmkit.store.base import Database, Row, Tx
 
 
 @dataclass
@@ -181,7 +180,7 @@ async def _insert(
     full.update(created_at=now, updated_at=now, created_by=who.email, version=1)
     id_ = new_id(rs.prefix)
     seq, row = await store.insert(tx, rs, id_, who.workspace_id, full)
-    await search.index(
+    await store.index(
         tx, rs, seq, who.workspace_id, await _search_parts(tx, rs, row, who.workspace_id), False
     )
     await audit.record(
@@ -268,7 +267,7 @@ async def _update(
     seq, new_row = await store.update(tx, rs, who.workspace_id, row[0], changes, now)
     if any(n in changes for n in _indexed(rs)):
         parts = await _search_parts(tx, rs, new_row, who.workspace_id)
-        await search.index(tx, rs, seq, who.workspace_id, parts, True)
+        await store.index(tx, rs, seq, who.workspace_id, parts, True)
     if rs.kind == "company" and "name" in changes:
         await _reindex_contacts(tx, who.workspace_id, row[0], changes["name"])
     diff = "; ".join(
@@ -290,7 +289,7 @@ async def _update(
 async def _reindex_contacts(tx: Tx, workspace_id: str, company_id: str, name: str | None) -> None:
     """A renamed company: its contacts are found by the new name, no longer by the old."""
     for seq, *fields in await store.contacts_of_company(tx, workspace_id, company_id):
-        await search.index(tx, S.CONTACT, int(seq), workspace_id, [*fields, name], True)
+        await store.index(tx, S.CONTACT, int(seq), workspace_id, [*fields, name], True)
 
 
 def _indexed(rs: S.RecordSpec) -> set[str]:
@@ -342,7 +341,7 @@ async def unlink(rt: Runtime, tx: Tx, who: Principal, rs: S.RecordSpec, id_: str
         unlinked = await store.clear_reference(tx, other, name, who.workspace_id, id_, now)
         if not unlinked:
             continue
-        await search.reindex_many(tx, other, who.workspace_id, docs)
+        await store.reindex_many(tx, other, who.workspace_id, docs)
         detail = "%s: %s -> null" % (name, shown(other.must(name), id_))
         await audit.record_many(
             tx,

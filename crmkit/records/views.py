@@ -13,7 +13,7 @@ from crmkit import spec as S
 from crmkit.clock import iso
 from crmkit.render import LIST_JSON, NUMBER, OBJECT_JSON, PLAIN, REF, TIME, Column, Layout, Table
 from crmkit.render.values import stored_json
-from crmkit.store.db import Row
+from crmkit.store.base import Row
 
 _KINDS = {S.DATETIME: TIME, S.REF: REF, S.TAGS: LIST_JSON, S.JSON: OBJECT_JSON}
 

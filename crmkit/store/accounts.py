@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from crmkit.store.db import Database, Row, Tx
-
-Conn = Database | Tx
+from crmkit.store.base import Conn, Row, Tx
 
 # --- meta -------------------------------------------------------------------------------------
 
@@ -15,7 +13,9 @@ async def get_meta(conn: Conn, key: str) -> str | None:
 
 
 async def set_meta_if_absent(tx: Tx, key: str, value: str) -> None:
-    await tx.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    await tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (key, value)
+    )
 
 
 # --- users and workspaces ---------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from crmkit import spec as S
-from crmkit.store.db import Database, Row, Tx
+from crmkit.store.base import Database, Row, Tx
 from crmkit.store.feeds import rows_and_total
+from crmkit.store.sql_query import capped_count
 
 COLUMNS = "id, kind, target_kind, target_id, body, created_by, at"
 WIDTH = COLUMNS.count(",") + 1
@@ -34,8 +35,8 @@ async def insert(
     # The record line shows activities=N last_activity=...: kept on the row, so a list page
     # never counts activities per record.
     await tx.execute(
-        "UPDATE %s SET activity_count = activity_count + 1,"
-        " last_activity_at = max(coalesce(last_activity_at, ?), ?)"
+        "UPDATE %s SET activity_count = activity_count + 1, last_activity_at = CASE"
+        " WHEN last_activity_at IS NULL OR last_activity_at < ? THEN ? ELSE last_activity_at END"
         " WHERE workspace_id = ? AND id = ?" % rs.table,
         (at, at, workspace_id, target_id),
     )
@@ -62,7 +63,8 @@ async def page(
         # Without statistics it otherwise walked the workspace for an IN of rare targets
         # (two records with 3 activities each among 200k: 190 ms, against 0.1).
         marks = ", ".join("?" * len(targets))
-        where, params = ["target_id IN (%s)" % marks, "+workspace_id = ?"], [*targets, workspace_id]
+        where = ["target_id IN (%s)" % marks, db.dialect.plain("workspace_id") + " = ?"]
+        params: list[Any] = [*targets, workspace_id]
     else:
         # With kind=, activities_by_kind (migration 0011) finds a rare kind without walking
         # every activity of the workspace.
@@ -73,9 +75,9 @@ async def page(
     cond = " AND ".join(where)
     # The count rides along as an uncorrelated subquery (run once): one trip, and the total
     # comes from the same snapshot as the rows.
-    count = "(SELECT count(*) FROM (SELECT 1 FROM activities WHERE %s LIMIT %d))" % (cond, cap + 1)
+    count = capped_count("activities", cond, cap + 1)
     # A row value: SQLite turns it into a range on the (..., at, seq) index it walks.
-    keyset, keyset_params = ("(at, seq) < (?, ?)", [*after]) if after else ("1", [])
+    keyset, keyset_params = ("(at, seq) < (?, ?)", [*after]) if after else ("TRUE", [])
     rows = await db.many(
         "SELECT %s, seq, %s FROM activities WHERE %s AND %s ORDER BY at DESC, seq DESC LIMIT %d"
         % (COLUMNS, count, cond, keyset, limit + 1),
@@ -108,10 +110,7 @@ async def due(
     count_params: list[Any] = []
     for rs in S.SPECS.values():
         cond = "workspace_id = ? AND follow_up_at IS NOT NULL AND follow_up_at <= ?"
-        counts.append(
-            "(SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT %d))"
-            % (rs.table, cond, cap + 1)
-        )
+        counts.append(capped_count(rs.table, cond, cap + 1))
         count_params.extend([workspace_id, until])
         keyset = " AND (follow_up_at, id) > (?, ?)" if after else ""
         parts.append(
@@ -119,10 +118,14 @@ async def due(
             " WHERE %s%s" % (rs.kind, rs.title, rs.table, cond, keyset)
         )
         params.extend([workspace_id, until, *(after or ())])
-    total = "min(%s, %d)" % (" + ".join(counts), cap + 1)
+    total = "(SELECT CASE WHEN n < %d THEN n ELSE %d END FROM (SELECT %s AS n) AS summed)" % (
+        cap + 1,
+        cap + 1,
+        " + ".join(counts),
+    )
     sql = (
         "SELECT kind, id, label, follow_up_at, follow_up_note, %s FROM (%s"
-        " ORDER BY follow_up_at, id LIMIT %d) ORDER BY follow_up_at, id"
+        " ORDER BY follow_up_at, id LIMIT %d) AS due ORDER BY follow_up_at, id"
         % (total, " UNION ALL ".join(parts), limit + 1)
     )
     rows = await db.many(sql, [*count_params, *params], width=6, numbers=(3,))  # follow_up_at

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from crmkit.store.db import Database, Row, Tx
+from crmkit.store.base import Database, Row, Tx
 from crmkit.store.feeds import rows_and_total
+from crmkit.store.sql_query import capped_count
 
 
 async def insert(
@@ -70,8 +71,8 @@ async def page(
     cond = " AND ".join(where)
     # The count rides along as an uncorrelated subquery (run once): one trip, and the total
     # comes from the same snapshot as the rows.
-    count = f"(SELECT count(*) FROM (SELECT 1 FROM audit WHERE {cond} LIMIT {cap + 1}))"
-    after, after_params = ("seq < ?", [before]) if before is not None else ("1", [])
+    count = capped_count("audit", cond, cap + 1)
+    after, after_params = ("seq < ?", [before]) if before is not None else ("TRUE", [])
     rows = await db.many(
         f"SELECT id, at, actor_email, actor_token, action, target, detail, seq, {count}"
         f" FROM audit WHERE {cond} AND {after} ORDER BY seq DESC LIMIT {limit + 1}",

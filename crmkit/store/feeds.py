@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmkit.store.db import Database, Row
+from crmkit.store.base import Database, Row
 
 
 async def rows_and_total(

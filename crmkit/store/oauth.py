@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from crmkit.store.db import Database, Row, Tx
-
-Conn = Database | Tx
+from crmkit.store.base import Conn, Row, Tx
 
 # --- clients ----------------------------------------------------------------------------------
 
@@ -44,7 +42,7 @@ async def use_nonce(tx: Tx, nonce: str, expires_at: int, now: int) -> bool:
     """Mark a flow nonce used; False when it already was (a replayed form)."""
     await tx.execute("DELETE FROM oauth_used_nonces WHERE expires_at < ?", (now,))
     changed = await tx.execute(
-        "INSERT OR IGNORE INTO oauth_used_nonces (nonce, expires_at) VALUES (?, ?)",
+        "INSERT INTO oauth_used_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (nonce, expires_at),
     )
     return changed == 1

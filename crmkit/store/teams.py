@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from crmkit.store.db import Database, Row, Tx
-
-Conn = Database | Tx
+from crmkit.store.base import Conn, Row, Tx
 
 # Record tables the plan caps count. They arrive with the records migration; `usage_counts`
 # tolerates their absence so whoami works on a database without them.
@@ -51,26 +49,9 @@ async def owned_plans(conn: Conn, user_id: str) -> list[str]:
 
 
 async def delete_workspace(tx: Tx, workspace_id: str) -> int:
-    """Delete the workspace and every row of every table with a workspace_id column.
-
-    Walks the schema rather than a fixed list so tables added by later migrations go too.
-    Foreign-key checks are deferred to COMMIT (the pragma ends with the transaction), so the
-    order of the deletes does not matter; virtual tables (FTS) are left to their triggers.
-    Returns the number of rows deleted.
-    """
-    await tx.execute("PRAGMA defer_foreign_keys = ON")
-    tables = await tx.all(
-        "SELECT s.name FROM sqlite_master s WHERE s.type = 'table'"
-        " AND s.name NOT LIKE 'sqlite_%' AND s.sql NOT LIKE 'CREATE VIRTUAL TABLE%'"
-        " AND EXISTS (SELECT 1 FROM pragma_table_info(s.name) p WHERE p.name = 'workspace_id')"
-        " ORDER BY s.name"
-    )
-    deleted = 0
-    for (name,) in tables:
-        quoted = '"' + str(name).replace('"', '""') + '"'
-        deleted += await tx.execute(f"DELETE FROM {quoted} WHERE workspace_id = ?", (workspace_id,))
-    deleted += await tx.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
-    return deleted
+    """Delete the workspace and every row that belongs to it (every table with a
+    workspace_id column, including tables later migrations add). Returns rows deleted."""
+    return await tx.dialect.delete_workspace(tx, workspace_id)
 
 
 # --- memberships ------------------------------------------------------------------------------
@@ -122,8 +103,8 @@ async def set_role(tx: Tx, workspace_id: str, user_id: str, role: str) -> None:
 async def join(tx: Tx, workspace_id: str, user_id: str, role: str, now: int) -> bool:
     """Add a membership unless there is one; True when added."""
     changed = await tx.execute(
-        "INSERT OR IGNORE INTO memberships (workspace_id, user_id, role, joined_at)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO memberships (workspace_id, user_id, role, joined_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (workspace_id, user_id, role, now),
     )
     return changed == 1
@@ -224,7 +205,7 @@ async def count_records(tx: Tx, table: str, workspace_id: str, up_to: int) -> in
     if kept < up_to:
         return kept
     row = await tx.one(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE workspace_id = ? LIMIT ?)",
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE workspace_id = ? LIMIT ?) AS capped",
         (workspace_id, up_to),
     )
     assert row is not None

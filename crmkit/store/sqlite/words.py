@@ -1,7 +1,7 @@
 """The word index: a second full-text index that answers the common search (every word five
 ASCII letters or more, no filters, best matches first) without reading a record per match.
 
-Why: the trigram index (store/search.py) finds any substring, but a word of n letters is a
+Why: the trigram index (store/sqlite/search.py) finds any substring, but a word of n letters is a
 phrase of n - 2 trigrams, and FTS5 checks their positions for every match: counting the 1,001
 newest matches of "jonathan" took 1.0 ms, and ranking them read 1,001 records (3.9 ms in all,
 PERFORMANCE.md, tenth pass). Here every substring of five to 32 letters of a record's words is
@@ -35,18 +35,18 @@ from typing import Any
 import aiosqlite
 
 from crmkit import spec as S
+from crmkit.store import searchtext
 
 MIN = 5  # the shortest query word (and indexed substring) the word index answers
 MAX = 32  # longer query words go to the trigram index (search.TERM_MAX)
 # After the qualifier, what kind of token: a digit, so no query word (letters) can be one.
 EXACT, FIRST, LINKED, LONG, LONG_LINKED = "0", "1", "2", "3", "4"
-# A row of the typo vocabulary (search_terms) marking a workspace's records of a kind that
+# The row of the typo vocabulary (search_terms) marking a workspace's records of a kind that
 # have a run longer than 32 letters: only then does a search add the prefix queries their
 # windows need (four alternatives a word instead of two: +0.1 ms a page). Read by the typo
-# lookup a search makes anyway; like the vocabulary, it is never taken back. No word is
-# empty, and no word of five letters or more is within one edit of ''.
-LONG_RUNS = ("", "")
-TIER = 1 << 40  # a ranked row's key: tier * TIER + its index row id (newest first)
+# lookup a search makes anyway; like the vocabulary, it is never taken back.
+LONG_RUNS = searchtext.LONG_RUNS
+TIER = searchtext.TIER  # a ranked row's key: tier * TIER + its index row id (newest first)
 _RUN = re.compile(r"[a-z]+")
 _QUERY_WORD = re.compile(r"[a-z]{%d,%d}\Z" % (MIN, MAX))
 _ASCII_LOWER = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
@@ -138,8 +138,6 @@ def delete_sql(rs: S.RecordSpec) -> str:
 async def backfill(conn: aiosqlite.Connection) -> None:
     """Migration 0013: a row for every record already kept, from its stored fields (in
     batches: a million contacts are read once, never held at once)."""
-    from crmkit.store import search  # the trigram index's key; search imports this module
-
     for rs in S.SPECS.values():
         fields = ", ".join("r." + f.name for f in rs.searchable)
         linked = ", co.name" if rs.kind == "contact" else ""
@@ -153,10 +151,12 @@ async def backfill(conn: aiosqlite.Connection) -> None:
             % (fields, linked, rs.table, join)
         )
         while batch := await cursor.fetchmany(20_000):
-            rows = [(search.key(int(r[0])), str(r[1]), row(rs, str(r[1]), r[2:])) for r in batch]
+            rows = [
+                (searchtext.key(int(r[0])), str(r[1]), row(rs, str(r[1]), r[2:])) for r in batch
+            ]
             await conn.executemany(insert_sql(rs), [(k, terms) for k, _, (terms, _) in rows])
             await conn.executemany(
-                search.VOCABULARY_SQL,
+                searchtext.VOCABULARY_SQL,
                 {(ws, rs.kind, *LONG_RUNS) for _, ws, (_, long_) in rows if long_},
             )
         await cursor.close()
@@ -236,7 +236,7 @@ def _window(found: WordSearch, cap: int) -> tuple[str, list[Any]]:
 def page_sql(
     found: WordSearch, columns: str, limit: int, after: int | None, cap: int
 ) -> tuple[str, list[Any]]:
-    """The page, in the layout of a trigram search's page (sql_query._search_page): the
+    """The page, in the layout of a trigram search's page (lists.search_page_sql): the
     record's list `columns`, the window's size, the row's key (tier * TIER + row id), the
     count that passed (all of the window: no filters here).
 

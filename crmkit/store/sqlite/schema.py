@@ -1,5 +1,5 @@
-"""The schema: numbered `.sql` migrations in `store/migrations`, applied in order at start-up,
-each in its own transaction and recorded in `schema_migrations`."""
+"""SQLite's schema: numbered `.sql` migrations in `store/sqlite/migrations`, applied in order at
+start-up, each in its own transaction and recorded in `schema_migrations`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from importlib import resources
 
 import aiosqlite
 
-from crmkit.store import words
+from crmkit.store.sqlite import words
 
 log = logging.getLogger("crmkit.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -20,9 +20,9 @@ _BACKFILLS = {13: words.backfill}
 
 
 def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every numbered file in store/migrations, in order."""
+    """(version, name, sql) for every numbered file in store/sqlite/migrations, in order."""
     found = []
-    for entry in resources.files("crmkit.store.migrations").iterdir():
+    for entry in resources.files("crmkit.store.sqlite.migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))

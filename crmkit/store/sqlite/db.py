@@ -36,19 +36,19 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 import orjson
 
-from crmkit.store import stats
-from crmkit.store.schema import migrate
+from crmkit.store.base import Params, Row
+from crmkit.store.sqlite import stats
+from crmkit.store.sqlite.dialect import DIALECT
+from crmkit.store.sqlite.schema import migrate
 
 T = TypeVar("T")
-Row = Sequence[Any]  # a tuple from sqlite3, a list from a packed read (`Database.many`)
-Params = Sequence[Any] | dict[str, Any]
 
 BUSY_TIMEOUT_MS = 5000
 # The longest a read may hold the event loop before it moves to the reader thread; a GET's
@@ -59,8 +59,9 @@ _CHECK_EVERY = 4000
 _SLOW_MEMORY = 512
 # SQLite's own automatic checkpoint runs at 1,000 WAL pages; a single-record write adds ~5-10.
 CHECKPOINT_EVERY = 200
-# How often (in commits) to check whether the planner's statistics are stale (store/stats.py);
-# the check is a handful of rowid lookups, the ANALYZE it may lead to ~0.1 s.
+# How often (in commits) to check whether the planner's statistics are stale
+# (store/sqlite/stats.py); the check is a handful of rowid lookups, the ANALYZE it may lead
+# to ~0.1 s.
 STATS_CHECK_EVERY = 1000
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 # A statement found slow goes straight to the thread for this long, then is tried on the loop
@@ -120,6 +121,8 @@ def _packing(width: int, numbers: tuple[int, ...]) -> tuple[str, str]:
 class Tx:
     """A write transaction; reads inside it see its own writes. Runs on the event loop."""
 
+    dialect = DIALECT
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -164,6 +167,10 @@ class ThreadTx(Tx):
 
 
 class Database:
+    """SQLite (store/base.py's Database) in one file."""
+
+    dialect = DIALECT
+
     def __init__(
         self,
         path: str,
@@ -176,6 +183,7 @@ class Database:
         idle_turn: float = IDLE_TURN_S,
     ) -> None:
         self.path = path
+        self.url = path
         self.synchronous = synchronous
         self.inline_budget = inline_budget
         self.slow_for = slow_for
@@ -404,9 +412,10 @@ class Database:
         return Tx(conn)
 
     @asynccontextmanager
-    async def write(self, *, heavy: bool = False) -> AsyncIterator[Tx]:
+    async def write(self, *, heavy: bool = False, key: str | None = None) -> AsyncIterator[Tx]:
         """One logical write: BEGIN IMMEDIATE ... COMMIT, rolled back on any exception.
-        `heavy`: the write may touch many rows; run it on the writer thread."""
+        `heavy`: the write may touch many rows; run it on the writer thread. `key` changes
+        nothing here: SQLite runs every write one at a time."""
         if self._writer is None:
             raise RuntimeError("database is not open")
         await asyncio.sleep(0)  # one turn of the loop, as in all()
@@ -447,7 +456,7 @@ class Database:
             self._stats = asyncio.get_running_loop().create_task(self._run_stats())
 
     async def refresh_stats(self) -> bool:
-        """Take the planner's statistics again if tables have grown (store/stats.py), and
+        """Take the planner's statistics again if tables have grown (store/sqlite/stats.py), and
         reopen the read connections whenever the statistics changed, whoever took them (with
         `--workers N` another process may have). True if this call took them."""
         if self._writer is None:

@@ -27,9 +27,9 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import CustomValue, Filter, Plan
+from crmkit.store.sql_query import SIGNS
 
 _OPS = {S.TAGS: frozenset({"eq", "in"}), S.JSON: frozenset({"eq", "in", "gt", "gte", "lt", "lte"})}
-SIGNS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}  # also the JSON path's (sql_query)
 
 
 def table(rs: S.RecordSpec) -> str:

@@ -1,4 +1,4 @@
--- The word index (store/words.py): every substring of five to 32 letters of each record's
+-- The word index (store/sqlite/words.py): every substring of five to 32 letters of each record's
 -- words as a token of its own, qualified by its workspace, beside the trigram index. A search
 -- whose words are all five letters or more is counted and ranked here without reading a
 -- record per match. Row lists only (detail=none): no query asks for positions or columns.

@@ -1,0 +1,85 @@
+"""SQLite's side of the storage interface (store/base.py's Dialect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmkit import spec as S
+from crmkit.query import Filter, Plan
+from crmkit.store.base import Database, Dialect, Row, Sql, Tx
+from crmkit.store.sqlite import jsonsql, lists, search
+
+
+class SqliteDialect(Dialect):
+    name = "sqlite"
+
+    def nocase_equals(self, column: str) -> str:
+        return "%s = ? COLLATE NOCASE" % column
+
+    def plain(self, column: str) -> str:
+        return "+" + column
+
+    def order(self, expr: str, descending: bool) -> str:
+        return expr + (" DESC" if descending else " ASC")
+
+    def distinct_from(self, expr: str) -> str:
+        return "%s IS NOT ?" % expr
+
+    def like(self, expr: str) -> str:
+        return "%s LIKE ? ESCAPE '\\'" % expr
+
+    def json_filter(self, f: Filter) -> Sql:
+        return jsonsql.custom(f)
+
+    def tags_filter(self, f: Filter) -> Sql:
+        return jsonsql.tags(f)
+
+    async def index(
+        self, tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, parts: list[Any], replace: bool
+    ) -> None:
+        await search.index(tx, rs, seq, workspace_id, parts, replace)
+
+    async def reindex_many(
+        self, tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
+    ) -> None:
+        await search.reindex_many(tx, rs, workspace_id, docs)
+
+    async def search(
+        self, db: Database, rs: S.RecordSpec, workspace_id: str, plan: Plan, upto: int | None
+    ) -> object:
+        return await lists.search_plan(db, rs, workspace_id, plan, upto)
+
+    async def page(
+        self,
+        db: Database,
+        rs: S.RecordSpec,
+        plan: Plan,
+        workspace_id: str,
+        after: tuple[Any, str] | None,
+        found: object | None,
+    ) -> tuple[list[Row], int, bool]:
+        return await lists.page(self, db, rs, plan, workspace_id, after, found)
+
+    async def delete_workspace(self, tx: Tx, workspace_id: str) -> int:
+        """Walks the schema rather than a fixed list so tables added by later migrations go
+        too. Foreign-key checks are deferred to COMMIT (the pragma ends with the transaction),
+        so the order of the deletes does not matter; virtual tables (FTS) are left to their
+        triggers."""
+        await tx.execute("PRAGMA defer_foreign_keys = ON")
+        tables = await tx.all(
+            "SELECT s.name FROM sqlite_master s WHERE s.type = 'table'"
+            " AND s.name NOT LIKE 'sqlite_%' AND s.sql NOT LIKE 'CREATE VIRTUAL TABLE%'"
+            " AND EXISTS (SELECT 1 FROM pragma_table_info(s.name) p"
+            " WHERE p.name = 'workspace_id') ORDER BY s.name"
+        )
+        deleted = 0
+        for (name,) in tables:
+            quoted = '"' + str(name).replace('"', '""') + '"'
+            deleted += await tx.execute(
+                f"DELETE FROM {quoted} WHERE workspace_id = ?", (workspace_id,)
+            )
+        deleted += await tx.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
+        return deleted
+
+
+DIALECT = SqliteDialect()
