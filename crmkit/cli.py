@@ -12,6 +12,8 @@ from typing import Any
 from crmkit import __version__
 from crmkit.config import ENV_DOCS, ConfigError, Settings
 
+DB_HELP = "SQLite file or PostgreSQL URL (default $CRMKIT_DATABASE or ./crmkit.db)"
+
 
 def _env_help() -> str:
     width = max(len(k) for k in ENV_DOCS)
@@ -34,13 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve",
         help="run the HTTP API (and /mcp) on uvicorn",
-        description="Run the crmkit API on uvicorn with an embedded SQLite database.",
+        description="Run the crmkit API on uvicorn, on an embedded SQLite database (a file) or"
+        " on PostgreSQL (a postgresql:// URL).",
         epilog=_env_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", help="interface to bind (default $CRMKIT_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default $CRMKIT_PORT or 8000)")
-    serve.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    serve.add_argument("--db", help=DB_HELP)
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
     )
@@ -64,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--email", required=True)
     token.add_argument("--name", default=None, help="label shown in GET /tokens (default: cli)")
-    token.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    token.add_argument("--db", help=DB_HELP)
 
     plan = sub.add_parser(
         "plan",
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("workspace_id", metavar="WORKSPACE_ID")
     plan.add_argument("plan", metavar="PLAN", help="free, team or unlimited")
-    plan.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    plan.add_argument("--db", help=DB_HELP)
     backup = sub.add_parser(
         "backup",
         help="write a consistent copy of the database (safe while the server runs)",
@@ -84,7 +87,29 @@ def build_parser() -> argparse.ArgumentParser:
         "rename it to TARGET. Safe while `crmkit serve` keeps writing.",
     )
     backup.add_argument("target", help="file to write the backup to (replaced if it exists)")
-    backup.add_argument("--db", help="SQLite file (default $CRMKIT_DATABASE or ./crmkit.db)")
+    backup.add_argument("--db", help=DB_HELP)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="apply the database's pending schema migrations (or list them with --check)",
+        description="Apply the pending schema migrations, as `crmkit serve` does at start-up,"
+        " for deploys that migrate in a step of their own. With --check, only list them:"
+        " exit status 1 when some are pending, 0 when none are.",
+    )
+    migrate.add_argument("--check", action="store_true", help="list, apply nothing")
+    migrate.add_argument("--db", help=DB_HELP)
+
+    copy = sub.add_parser(
+        "copy",
+        help="copy everything from one database into another, empty one",
+        description="Copy users, workspaces, tokens (they keep working), records, activities,"
+        " the audit log and OAuth clients and grants from one database to another, empty one"
+        " (SQLite to PostgreSQL or back), then verify each table's row count and checksum."
+        " It reads one snapshot of the source, so the source may stay in use; writes made"
+        " after the copy starts are not in it.",
+    )
+    copy.add_argument("--from", dest="source", required=True, metavar="DB", help="the source")
+    copy.add_argument("--to", dest="target", required=True, metavar="DB", help="the target")
     return parser
 
 
@@ -114,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(mint_token(settings, args.email, args.name or "cli"))
     if args.command == "plan":
         return asyncio.run(set_plan(settings, args.workspace_id, args.plan))
+    if args.command == "migrate":
+        return asyncio.run(run_migrate(settings, check=args.check))
+    if args.command == "copy":
+        return asyncio.run(run_copy(args.source, args.target))
     return 2
 
 
@@ -199,10 +228,94 @@ async def set_plan(settings: Settings, workspace_id: str, plan: str) -> int:
 def run_backup(settings: Settings, target: str) -> int:
     from crmkit.store.sqlite.backup import backup
 
+    if settings.backend != "sqlite":
+        print(
+            "crmkit: backup copies a SQLite file; back up PostgreSQL with its own tools"
+            " (pg_dump, or the server's base backups and WAL archive)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         size = backup(settings.database, target)
     except (OSError, RuntimeError, ValueError) as exc:
         print(f"crmkit: backup failed: {exc}", file=sys.stderr)
         return 1
     print(f"# backed up {settings.database} to {target} ({size} bytes)", file=sys.stderr)
+    return 0
+
+
+async def run_migrate(settings: Settings, *, check: bool) -> int:
+    from crmkit.store.connect import migrations
+
+    try:
+        pending, applied = await migrations(settings.database, apply=not check)
+    except (OSError, RuntimeError) as exc:
+        print(f"crmkit: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for name in applied:
+        print(f"# applied {name}")
+    if check:
+        for name in pending:
+            print(f"pending {name}")
+        print(f"# {len(pending)} pending migration{'s' if len(pending) != 1 else ''}")
+        return 1 if pending else 0
+    if not applied:
+        print("# the schema is up to date")
+    return 0
+
+
+class _Bar:
+    """A progress bar per table on stderr: redrawn in place on a terminal, else a line at
+    every tenth."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown: tuple[str, int] | None = None
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        tenth = 10 if total == 0 else done * 10 // total
+        if not self.tty and self.shown == (table, tenth):
+            return
+        self.shown = (table, tenth)
+        filled = 30 if total == 0 else done * 30 // total
+        line = "%-22s [%-30s] %3d%% %d/%d" % (
+            table,
+            "#" * filled,
+            100 if total == 0 else done * 100 // total,
+            done,
+            total,
+        )
+        end = "\n" if not self.tty or done >= total else ""
+        print(("\r" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
+
+
+async def run_copy(source_url: str, target_url: str) -> int:
+    from crmkit.config import ConfigError, database_backend, redact_url
+    from crmkit.store.connect import open_database
+    from crmkit.store.copy import CopyError, copy
+
+    try:
+        database_backend(source_url)
+        database_backend(target_url)
+    except ConfigError as exc:
+        print(f"crmkit: {exc}".replace("CRMKIT_DATABASE", "the URL"), file=sys.stderr)
+        return 2
+    source, target = open_database(source_url), open_database(target_url)
+    try:
+        await source.open()
+        await target.open()
+        verified = await copy(source, target, _Bar())
+    except CopyError as exc:
+        print(f"crmkit: copy refused or failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await source.close()
+        await target.close()
+    rows = sum(v.rows for v in verified)
+    print(
+        f"# copied {rows} rows in {len(verified)} tables from {redact_url(source_url)} to"
+        f" {redact_url(target_url)}; every table verified (rows and sha256)"
+    )
+    for v in verified:
+        print(f"table/{v.table} rows={v.rows} sha256={v.checksum}")
     return 0

@@ -6,13 +6,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 # name -> (default shown in --help, description). The CLI prints this table; keep it complete.
 ENV_DOCS: dict[str, tuple[str, str]] = {
-    "CRMKIT_DATABASE": ("./crmkit.db", "SQLite file; created on first start"),
+    "CRMKIT_DATABASE": (
+        "./crmkit.db",
+        "SQLite file (or sqlite:///path), created on first start; or a PostgreSQL URL,"
+        " postgresql://user:password@host:5432/name",
+    ),
     "CRMKIT_HOST": ("127.0.0.1", "interface `crmkit serve` binds to"),
     "CRMKIT_PORT": ("8000", "port `crmkit serve` listens on"),
     "CRMKIT_BASE_URL": (
@@ -44,6 +49,47 @@ CAP_NAMES = ("contacts", "companies", "deals", "members", "workspaces")
 
 class ConfigError(ValueError):
     """A CRMKIT_* variable has a value we cannot use; the message names it."""
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def database_backend(url: str) -> str:
+    """'sqlite' for a plain path or sqlite:///path, 'postgresql' for postgresql://...; any
+    other scheme is a ConfigError (a mistyped URL must not become a file path)."""
+    match = _SCHEME.match(url)
+    if match is None or len(match.group(1)) == 1:  # a path (C:... is a drive letter)
+        return "sqlite"
+    scheme = match.group(1).lower()
+    rest = url[len(scheme) + 1 :]
+    if scheme == "sqlite" and rest.startswith("///") and len(rest) > 3:
+        return "sqlite"
+    if scheme in POSTGRES_SCHEMES and rest.startswith("//"):
+        return "postgresql"
+    raise ConfigError(
+        f"CRMKIT_DATABASE {redact_url(url)!r} names no backend crmkit has: give a SQLite file"
+        " path (./crmkit.db or sqlite:///path/to/crmkit.db) or a PostgreSQL URL"
+        " (postgresql://user@host:5432/crmkit)"
+    )
+
+
+def sqlite_path(url: str) -> str:
+    """The file a SQLite URL or path names."""
+    return url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else url
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***, for logs and errors."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unreadable URL>"
+    if password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 @dataclass(frozen=True)
@@ -102,7 +148,12 @@ class Settings:
         settings.validate()
         return settings
 
+    @property
+    def backend(self) -> str:
+        return database_backend(self.database)
+
     def validate(self) -> None:
+        database_backend(self.database)
         if self.base_url:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -1,17 +1,25 @@
 """Shared fixtures: a real SMTP server on loopback, the app in-process or on uvicorn.
 
-No mocks of our own code: tests talk HTTP to the real app over a real SQLite file, and read
+No mocks of our own code: tests talk HTTP to the real app over a real database, and read
 sign-in codes from mail the app really sent.
+
+Backends: every test that uses the `db_path` fixture (the app's database) runs once per
+backend in CRMKIT_TEST_BACKENDS (default "sqlite,postgresql"): a SQLite file in the test's
+temporary folder, or a PostgreSQL database of its own, created from a migrated template on
+the server CRMKIT_TEST_POSTGRES names (default the local one) and dropped after the test.
+Tests marked `sqlite_only` look inside SQLite itself and run on it alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email
+import itertools
+import os
 import re
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.message import Message
@@ -30,6 +38,144 @@ from crmkit.store import records as store
 from crmkit.store.sqlite import words
 
 CODE_RE = re.compile(r"\b(\d{6})\b")
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("CRMKIT_TEST_BACKENDS", "sqlite,postgresql").split(",")
+    if b.strip()
+]
+POSTGRES = os.environ.get("CRMKIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only: looks inside SQLite itself; runs on the SQLite backend alone"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        backends = [b for b in BACKENDS if b == "sqlite" or not only_sqlite]
+        metafunc.parametrize("backend", backends)
+
+
+def run_sync(work: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to its end from synchronous code, on a loop of its own (a thread, so
+    that it never meets the test's own loop)."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(work))
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+class PostgresServer:
+    """The tests' databases on a PostgreSQL server. A test gets the run's shared database,
+    migrated once and emptied before each use (every table's rows deleted, the numbering
+    restarted: cheaper than creating a database, which writes the whole template through the
+    WAL); `create()` makes one of its own. Commits skip the wait for the disk
+    (synchronous_commit=off, set on these databases only): a test never crashes the server."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.prefix = "crmkit_test_%d" % os.getpid()
+        self.shared = self.prefix + "_shared"
+        self._numbers = itertools.count(1)
+        self._tables: list[str] | None = None
+
+    def url(self, name: str) -> str:
+        base, _, _ = self.admin_url.rpartition("/")
+        return f"{base}/{name}"
+
+    async def _admin(self, *statements: str, url: str | None = None) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(url or self.admin_url)
+        try:
+            for sql in statements:
+                await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    async def _new(self, name: str, migrated: bool) -> None:
+        from crmkit.store.postgres.db import PostgresDatabase
+
+        await self._admin(
+            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+            f"CREATE DATABASE {name}",
+            f"ALTER DATABASE {name} SET synchronous_commit = off",
+        )
+        if migrated:
+            db = PostgresDatabase(self.url(name), min_size=1, max_size=1)
+            await db.open()
+            await db.close()
+
+    async def _empty(self) -> list[str]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url(self.shared))
+        try:
+            if self._tables is None:
+                self._tables = [
+                    r[0]
+                    for r in await conn.fetch(
+                        "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                        " 'public' AND table_type = 'BASE TABLE'"
+                        " AND table_name <> 'schema_migrations'"
+                    )
+                ]
+            async with conn.transaction():
+                # No triggers or reference checks while emptying: every table goes anyway.
+                await conn.execute("SET LOCAL session_replication_role = replica")
+                await conn.execute("SET LOCAL lock_timeout = '5s'")
+                for table in self._tables:
+                    await conn.execute(f'DELETE FROM "{table}"')
+                await conn.execute(
+                    "SELECT setval(s.oid, 1, false) FROM pg_class s WHERE s.relkind = 'S'"
+                )
+        finally:
+            await conn.close()
+        return self._tables
+
+    def database(self) -> str:
+        """The shared database, empty and migrated."""
+        if self._tables is None:
+            run_sync(self._new(self.shared, migrated=True))
+        run_sync(self._empty())
+        return self.url(self.shared)
+
+    def create(self, migrated: bool = True) -> str:
+        """A database of the test's own (drop it with `drop`)."""
+        name = "%s_%d" % (self.prefix, next(self._numbers))
+        run_sync(self._new(name, migrated))
+        return self.url(name)
+
+    def drop(self, url: str) -> None:
+        name = url.rpartition("/")[2]
+        run_sync(self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+    def close(self) -> None:
+        if self._tables is not None:
+            self.drop(self.url(self.shared))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer(POSTGRES)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def free_port() -> int:
@@ -106,8 +252,13 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    return str(tmp_path / "crmkit.db")
+def db_path(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The app's database: a SQLite file, or a fresh PostgreSQL database's URL."""
+    if backend == "sqlite":
+        yield str(tmp_path / "crmkit.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.database()
 
 
 @pytest.fixture
@@ -182,10 +333,11 @@ class Api:
 @pytest.fixture
 async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[App]:
     application = create_app(settings, clock=clock, access_log=False)
-    # List pages as under load: packed on a reader thread. Tests send one request at a
-    # time, so they would otherwise take the idle path (a plain read on the loop, the path
-    # every other read takes); tests/test_store.py covers that choice itself.
-    application.runtime.db.idle_turn = 0.0
+    # SQLite: list pages as under load, packed on a reader thread. Tests send one request
+    # at a time, so they would otherwise take the idle path (a plain read on the loop, the
+    # path every other read takes); tests/test_store.py covers that choice itself.
+    if hasattr(application.runtime.db, "idle_turn"):
+        application.runtime.db.idle_turn = 0.0
     await application.runtime.start()
     try:
         yield application

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from crmkit.app import App
-from crmkit.store.sqlite.db import Database
+from crmkit.store.base import Database
 
 JSON = {"Accept": "application/json"}
 
@@ -112,7 +112,7 @@ def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, str]:
     return parsed
 
 
-async def count(db: Database, table: str, where: str = "1", params: tuple[Any, ...] = ()) -> int:
+async def count(db: Database, table: str, where: str = "TRUE", params: tuple[Any, ...] = ()) -> int:
     row = await db.one(f"SELECT COUNT(*) FROM {table} WHERE {where}", params)
     assert row is not None
     return int(row[0])

@@ -61,11 +61,8 @@ async def invite(api: Api, token: str, workspace_id: str, email: str) -> httpx.R
 
 
 async def workspace_tables(api: Api) -> list[str]:
-    rows = await api.rt.db.all(
-        "SELECT s.name FROM sqlite_master s WHERE s.type = 'table'"
-        " AND EXISTS (SELECT 1 FROM pragma_table_info(s.name) p WHERE p.name = 'workspace_id')"
-    )
-    return sorted(str(r[0]) for r in rows)
+    tables = await api.rt.db.dialect.tables(api.rt.db)
+    return sorted(name for name, columns in tables.items() if "workspace_id" in columns)
 
 
 async def workspace_rows(api: Api, workspace_id: str) -> dict[str, int]:
@@ -83,11 +80,8 @@ async def workspace_rows(api: Api, workspace_id: str) -> dict[str, int]:
 
 async def snapshot(api: Api) -> dict[str, int]:
     """Row counts of every table (to prove an unhappy path changed nothing)."""
-    rows = await api.rt.db.all(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-    )
     counts = {}
-    for (name,) in rows:
+    for name in await api.rt.db.dialect.tables(api.rt.db):
         row = await api.rt.db.one(f'SELECT COUNT(*) FROM "{name}"')
         counts[str(name)] = int(row[0])
     return counts

@@ -5,8 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from conftest import Api
 from foundation_util import run_cli
+
+# `crmkit backup` copies a SQLite file (PostgreSQL: pg_dump, see the README)
+pytestmark = pytest.mark.sqlite_only
 
 
 async def test_backup_while_the_app_runs_holds_every_committed_row(

@@ -72,6 +72,7 @@ async def assert_in_step(db: Database) -> None:
         assert await index_rows(db, table) == await json_rows(db, table), table
 
 
+@pytest.mark.sqlite_only
 async def test_the_index_follows_every_write(api: Any) -> None:
     token = await api.sign_in("facets@acme.com")
     db = api.rt.db
@@ -144,6 +145,7 @@ async def test_the_index_follows_every_write(api: Any) -> None:
         assert await index_rows(db, table) == []
 
 
+@pytest.mark.sqlite_only
 async def test_migration_0008_indexes_what_is_already_stored(api: Any) -> None:
     token = await api.sign_in("old@acme.com")
     for i in range(5):
@@ -302,6 +304,7 @@ async def test_a_cursor_past_the_end_of_a_rare_value_still_counts(tagged: Any) -
         assert rows == [] and total == 11
 
 
+@pytest.mark.sqlite_only
 async def test_the_triggers_find_a_records_rows_by_its_seq(api: Any) -> None:
     """Each trigger's DELETE reads the index on seq: one that matched (facet, value) pairs from
     the old JSON scanned every row of the facet in the workspace (62 ms a PATCH at 100k)."""

@@ -153,6 +153,7 @@ async def test_the_cap_check_reads_the_kept_count(api: Any) -> None:
     assert r.json()["error"]["used"] == "3"  # counted no further than the cap
 
 
+@pytest.mark.sqlite_only
 async def test_migration_0009_counts_what_is_already_stored(api: Any) -> None:
     token = await api.sign_in("old@acme.com")
     for i in range(3):

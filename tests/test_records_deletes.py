@@ -51,8 +51,8 @@ async def test_two_step_delete_with_activities(api, token, plural):
     assert (await api.get(path, token)).status_code == 404
     assert await count(api.rt.db, "activities", "target_id = ?", (bare(rec["handle"]),)) == 0
     assert await count(api.rt.db, "activities", "target_id = ?", (bare(other["handle"]),)) == 1
-    fts = plural + "_fts"
-    assert await count(api.rt.db, fts) == 1  # its search row went too
+    if api.rt.db.dialect.name == "sqlite":  # PostgreSQL keeps the search text on the row
+        assert await count(api.rt.db, plural + "_fts") == 1  # its search row went too
     r = await api.json(
         "GET", f"/audit?target={rec['handle']}&action={rec['handle'].split('/')[0]}.delete", token
     )
@@ -187,9 +187,11 @@ async def test_a_delete_with_many_links_runs_on_the_writer_thread(api, token, mo
     ]
     path = f"/companies/{bare(co['handle'])}"
     confirm = await _first_call(api, token, path)
-    offloaded = api.rt.db.writes_offloaded
+    db = api.rt.db
+    offloaded = getattr(db, "writes_offloaded", 0)
     assert (await api.delete(f"{path}?confirm={confirm}", token)).status_code == 200
-    assert api.rt.db.writes_offloaded == offloaded + 1
+    if db.dialect.name == "sqlite":  # PostgreSQL's writes never run on the loop
+        assert db.writes_offloaded == offloaded + 1
     for c in made:
         data = (await api.json("GET", f"/contacts/{bare(c['handle'])}", token)).json()["data"]
         assert data["company"] is None and data["version"] == 2

@@ -57,7 +57,7 @@ def handles(rows: list[dict[str, Any]]) -> list[str]:
     return [r["handle"] for r in rows]
 
 
-async def audit_ids(api: Any, workspace_id: str, where: str = "1") -> set[str]:
+async def audit_ids(api: Any, workspace_id: str, where: str = "TRUE") -> set[str]:
     rows = await api.rt.db.all(
         f"SELECT id FROM audit WHERE workspace_id = ? AND {where}", (workspace_id,)
     )

@@ -350,6 +350,7 @@ async def test_a_trailing_slash_gets_a_404_that_says_what_to_do(api):
     assert "GET /contacts" in r.json()["error"]["hint"]
 
 
+@pytest.mark.sqlite_only
 async def test_a_value_written_around_the_api_lists_as_it_reads(api, token):
     # A REAL in an INTEGER column (an operator's sqlite3 shell, an import) cannot come from
     # the API. A list reads it exactly as a GET does: not rounded to JSON's 15 digits.
@@ -367,6 +368,7 @@ async def test_a_value_written_around_the_api_lists_as_it_reads(api, token):
     assert records(await api.get(f"/deals/{bare(deal['handle'])}", token))[0].startswith(line[:40])
 
 
+@pytest.mark.sqlite_only
 async def test_odd_times_and_json_written_around_the_api_still_show(api, token, clock):
     """Text or a fraction in a time column, milliseconds, and JSON columns holding no JSON
     (an operator's sqlite3 shell, an import): every reply shows them as stored, no 500."""
@@ -446,6 +448,7 @@ async def test_a_record_reply_carries_its_version_as_an_etag_that_if_match_takes
     assert "etag" not in (await api.get("/contacts", token)).headers  # a list has no one version
 
 
+@pytest.mark.sqlite_only
 async def test_blobs_and_fractional_times_written_around_the_api_still_list_and_page(api, token):
     """A BLOB (which JSON cannot carry) shows as the text reply writes it; a fractional `at`
     on a page boundary still pages (its cursor is one crmkit issued)."""

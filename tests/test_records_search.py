@@ -142,7 +142,7 @@ async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
     ws = r.json()["data"]["workspace"]["handle"].split("/")[1]
     rt = api.rt
     from crmkit import spec as S
-    from crmkit.store.sqlite import search
+    from crmkit.store import records as store
 
     async with rt.db.write() as tx:
         for i in range(1100):
@@ -158,7 +158,7 @@ async def test_many_matches_are_capped_and_counted_as_lower_bound(api, token):
                     f"Sam Sample {i}",
                 ),
             )
-            await search.index(tx, S.CONTACT, row[0], ws, [f"Sam Sample {i}"], False)
+            await store.index(tx, S.CONTACT, row[0], ws, [f"Sam Sample {i}"], False)
     r = await api.get("/contacts?search=sample&limit=5", token)
     assert r.text.splitlines()[0] == "# total: 1000+"
     assert len([ln for ln in r.text.splitlines() if not ln.startswith("#")]) == 5
@@ -171,6 +171,7 @@ async def test_workspace_delete_takes_records_index_and_vocabulary(api, token, p
     assert (await db.one("SELECT count(*) FROM search_terms WHERE workspace_id = ?", (ws,)))[0]
     async with db.write() as tx:
         await tx.execute("DELETE FROM workspaces WHERE id = ?", (ws,))
+    present = await db.dialect.tables(db)
     for table in (
         "contacts",
         "companies",
@@ -181,7 +182,8 @@ async def test_workspace_delete_takes_records_index_and_vocabulary(api, token, p
         "search_terms",
         "activities",
     ):
-        assert (await db.one(f"SELECT count(*) FROM {table}"))[0] == 0, table
+        if table in present:  # the _fts tables are SQLite's
+            assert (await db.one(f"SELECT count(*) FROM {table}"))[0] == 0, table
 
 
 async def test_every_short_word_must_match(api):
@@ -197,7 +199,7 @@ async def test_every_short_word_must_match(api):
 async def _bulk_matches(api, ws: str, names: list[str], stage: str = "lead") -> None:
     """Contacts with these names in workspace `ws`, indexed, newer than any made before."""
     from crmkit import spec as S
-    from crmkit.store.sqlite import search
+    from crmkit.store import records as store
 
     async with api.rt.db.write() as tx:
         for name in names:
@@ -206,7 +208,7 @@ async def _bulk_matches(api, ws: str, names: list[str], stage: str = "lead") -> 
                 " VALUES (?, ?, ?, ?, 0, 0) RETURNING seq",
                 ("c_" + b32encode(os.urandom(10)).decode().lower()[:12], ws, name, stage),
             )
-            await search.index(tx, S.CONTACT, row[0], ws, [name], False)
+            await store.index(tx, S.CONTACT, row[0], ws, [name], False)
 
 
 async def _workspace(api, token) -> str:
@@ -332,6 +334,7 @@ async def test_a_full_window_makes_the_total_a_lower_bound_and_says_so(api, toke
     assert note not in (await api.get("/contacts?search=zed", token)).text
 
 
+@pytest.mark.sqlite_only
 async def test_an_index_from_before_0007_is_rebuilt_newest_first(api, token, people):
     """A database whose search rows are keyed the old way (by seq, with the workspace in the
     row, as 0002 made them) is rebuilt by 0007: keyed by the negated seq, finding the same
@@ -406,6 +409,8 @@ async def test_a_phone_with_separators_is_found_by_its_digits(api, token):
     assert (await api.json("GET", "/contacts?search=15550199", token)).json()["data"][0][
         "handle"
     ] == plain["handle"]
+    if api.rt.db.dialect.name != "sqlite":
+        return  # what follows is SQLite's migration 0012
     # As a database from before 0012 indexed it: without the digits.
     db = api.rt.db
     async with db.write() as tx:

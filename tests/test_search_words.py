@@ -18,6 +18,9 @@ from crmkit.store.sqlite.schema import migrate
 from tests.records_util import create
 from tests.search_util import EVERYTHING, walk
 
+# SQLite's word index; tests/test_search_fuzz_paths.py holds both backends to the ranking
+pytestmark = pytest.mark.sqlite_only
+
 NOTE = "# this search ranked its 1,001 newest matches only: add a word to reach older ones"
 _emails = itertools.count()
 

@@ -30,6 +30,8 @@ async def test_only_the_sha256_of_a_token_is_stored(api: Any) -> None:
     token = await api.sign_in("jane@acme.com")
     rows = await api.rt.db.all("SELECT hash FROM tokens")
     assert rows == [(hashlib.sha256(token.encode()).digest(),)]
+    if api.rt.db.dialect.name != "sqlite":
+        return  # what follows reads SQLite's files
     files = [Path(api.rt.settings.database + suffix) for suffix in ("", "-wal")]
     dump = b"".join(f.read_bytes() for f in files if f.exists())
     assert hashlib.sha256(token.encode()).digest() in dump  # we did read the data

@@ -16,7 +16,7 @@ OR IGNORE`), `TRUE` (never a bare `1` as a condition), an alias on every subquer
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -45,6 +45,20 @@ class Tx(Protocol):
     async def all(self, sql: str, params: Params = ()) -> list[Row]: ...
 
     async def one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+        """Many rows into one table at once (PostgreSQL: COPY)."""
+        ...
+
+
+class Snapshot(Protocol):
+    """Reads that all see the database as it was at one moment (a read-only transaction)."""
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    def stream(self, sql: str, params: Params = (), size: int = 5000) -> AsyncIterator[list[Row]]:
+        """The rows of one statement, `size` at a time, never all in memory at once."""
+        ...
 
 
 class Database(Protocol):
@@ -75,6 +89,11 @@ class Database(Protocol):
     ) -> list[Row]:
         """The rows of a read that returns many (a list page): `width` columns, of which
         `numbers` may hold numbers (SQLite packs such pages; see its adapter)."""
+        ...
+
+    def snapshot(self) -> AbstractAsyncContextManager[Snapshot]:
+        """A read-only transaction of its own, for reads that must agree with each other
+        (copies, exports)."""
         ...
 
     def write(
@@ -160,6 +179,11 @@ class Dialect(abc.ABC):
         """A list page: up to limit + 1 rows in `sql_query.list_columns` order, each followed
         by its sort key and the capped total; the total; whether more may match than it says
         (a search whose candidate window is full)."""
+
+    @abc.abstractmethod
+    async def tables(self, conn: Conn) -> dict[str, list[str]]:
+        """Every table of the schema (the backend's own index tables included), by name,
+        with its columns in order."""
 
     @abc.abstractmethod
     async def delete_workspace(self, tx: Tx, workspace_id: str) -> int:

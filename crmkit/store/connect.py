@@ -1,64 +1,51 @@
-"""Which backend a database URL names, and the Database for it.
-
-- a plain path, or `sqlite:///path` (`sqlite:////abs/path`, `sqlite:///:memory:`): SQLite;
-- `postgresql://user@host:5432/name` (or `postgres://`): PostgreSQL.
-Anything else with a scheme is refused: a mistyped URL must not become a file path.
-"""
+"""The Database for a configured URL (config.database_backend says which backend it names)."""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlsplit, urlunsplit
-
+from crmkit.config import database_backend, sqlite_path
 from crmkit.store.base import Database
-
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-
-
-class UnknownDatabase(ValueError):
-    """The URL names no backend crmkit has; the message says which ones it has."""
-
-
-def backend(url: str) -> str:
-    """'sqlite' or 'postgresql' for a database URL; raises UnknownDatabase otherwise."""
-    match = _SCHEME.match(url)
-    if match is None or len(match.group(1)) == 1:  # a path (C:... is a drive letter)
-        return "sqlite"
-    scheme = match.group(1).lower()
-    if scheme == "sqlite" and url[len("sqlite:") :].startswith("///"):
-        return "sqlite"
-    if scheme in POSTGRES_SCHEMES and url.partition(":")[2].startswith("//"):
-        return "postgresql"
-    raise UnknownDatabase(
-        f"the database URL {redact(url)!r} names no backend crmkit has: give a SQLite file"
-        " path (./crmkit.db or sqlite:///path/crmkit.db) or a PostgreSQL URL"
-        " (postgresql://user@host:5432/crmkit)"
-    )
-
-
-def sqlite_path(url: str) -> str:
-    """The file of a SQLite URL or path."""
-    return url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else url
-
-
-def redact(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, for logs and errors."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unreadable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=user + "@" + netloc[2]))
 
 
 def open_database(url: str) -> Database:
-    """The Database for `url` (not yet opened)."""
-    if backend(url) == "postgresql":
-        raise UnknownDatabase("PostgreSQL is not supported yet")
+    """The Database for `url` (not yet opened): a SQLite path or sqlite:///path, or
+    postgresql://user@host:5432/name. Raises config.ConfigError for anything else."""
+    if database_backend(url) == "postgresql":
+        from crmkit.store.postgres.db import PostgresDatabase
+
+        return PostgresDatabase(url)
     from crmkit.store.sqlite.db import Database as SqliteDatabase
 
     return SqliteDatabase(sqlite_path(url))
+
+
+async def migrations(url: str, *, apply: bool) -> tuple[list[str], list[str]]:
+    """(pending, applied): the migrations `url`'s database lacks, and those applied now (as
+    `crmkit serve` applies them at start-up). Without `apply`, nothing is created or changed."""
+    if database_backend(url) == "postgresql":
+        from crmkit.store.postgres import schema as pg_schema
+        from crmkit.store.postgres.db import PostgresDatabase
+
+        pg_conn = await PostgresDatabase(url).connect()
+        try:
+            pending = await pg_schema.pending(pg_conn)
+            return pending, (await pg_schema.migrate(pg_conn) if apply else [])
+        finally:
+            await pg_conn.close()
+    import os
+
+    import aiosqlite
+
+    from crmkit.store.sqlite import schema as sqlite_schema
+
+    path = sqlite_path(url)
+    if not os.path.exists(path):
+        pending = [name for _, name, _ in sqlite_schema.migration_files()]
+    else:
+        async with aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            pending = await sqlite_schema.pending(conn)
+    if not apply or not pending:
+        return pending, []
+    db = open_database(url)
+    await db.open()  # applies them, in WAL mode with the server's settings
+    await db.close()
+    return pending, pending

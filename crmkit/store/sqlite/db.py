@@ -36,7 +36,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -118,6 +118,34 @@ def _packing(width: int, numbers: tuple[int, ...]) -> tuple[str, str]:
     )
 
 
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    return "INSERT INTO %s (%s) VALUES (%s)" % (
+        table,
+        ", ".join(columns),
+        ", ".join("?" * len(columns)),
+    )
+
+
+class Snapshot:
+    """A read transaction on a connection of its own (WAL: it sees one commit's state)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def stream(
+        self, sql: str, params: Params = (), size: int = 5000
+    ) -> AsyncIterator[list[Row]]:
+        cursor = await self._conn.execute(sql, params)
+        try:
+            while batch := await cursor.fetchmany(size):
+                yield list(batch)
+        finally:
+            await cursor.close()
+
+
 class Tx:
     """A write transaction; reads inside it see its own writes. Runs on the event loop."""
 
@@ -135,6 +163,9 @@ class Tx:
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         self._conn.executemany(sql, rows)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+        await self.executemany(insert_sql(table, columns), rows)
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
         return self._conn.execute(sql, params).fetchall()
@@ -157,6 +188,9 @@ class ThreadTx(Tx):
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self._thread_conn.executemany(sql, rows)
+
+    async def insert_rows(self, table: str, columns: Sequence[str], rows: list[Row]) -> None:
+        await self.executemany(insert_sql(table, columns), rows)
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._thread_conn.execute_fetchall(sql, params))
@@ -397,6 +431,17 @@ class Database:
     async def ping(self) -> None:
         """Raise unless the database answers a query (readiness)."""
         await self.one("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        conn = await self._connect()
+        try:
+            await conn.execute("PRAGMA query_only=ON")
+            await conn.execute("BEGIN")
+            yield Snapshot(conn)
+            await conn.execute("COMMIT")
+        finally:
+            await conn.close()
 
     def _begin_on_loop(self) -> Tx | None:
         """BEGIN IMMEDIATE on the loop's writer, or None if another process holds the lock."""

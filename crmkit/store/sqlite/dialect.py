@@ -6,7 +6,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Filter, Plan
-from crmkit.store.base import Database, Dialect, Row, Sql, Tx
+from crmkit.store.base import Conn, Database, Dialect, Row, Sql, Tx
 from crmkit.store.sqlite import jsonsql, lists, search
 
 
@@ -60,6 +60,16 @@ class SqliteDialect(Dialect):
     ) -> tuple[list[Row], int, bool]:
         return await lists.page(self, db, rs, plan, workspace_id, after, found)
 
+    async def tables(self, conn: Conn) -> dict[str, list[str]]:
+        rows = await conn.all(
+            "SELECT s.name, p.name FROM sqlite_master s, pragma_table_info(s.name) p"
+            " WHERE s.type = 'table' AND s.name NOT LIKE 'sqlite_%' ORDER BY s.name, p.cid"
+        )
+        found: dict[str, list[str]] = {}
+        for table, column in rows:
+            found.setdefault(str(table), []).append(str(column))
+        return found
+
     async def delete_workspace(self, tx: Tx, workspace_id: str) -> int:
         """Walks the schema rather than a fixed list so tables added by later migrations go
         too. Foreign-key checks are deferred to COMMIT (the pragma ends with the transaction),
@@ -75,9 +85,11 @@ class SqliteDialect(Dialect):
         deleted = 0
         for (name,) in tables:
             quoted = '"' + str(name).replace('"', '""') + '"'
-            deleted += await tx.execute(
-                f"DELETE FROM {quoted} WHERE workspace_id = ?", (workspace_id,)
-            )
+            n = await tx.execute(f"DELETE FROM {quoted} WHERE workspace_id = ?", (workspace_id,))
+            # the search vocabulary, the facet index and the counts index the records: the
+            # count says how many of the workspace's own rows went, as on PostgreSQL
+            derived = name in ("search_terms", "record_counts") or str(name).endswith("_facets")
+            deleted += 0 if derived else n
         deleted += await tx.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
         return deleted
 

@@ -19,10 +19,10 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _BACKFILLS = {13: words.backfill}
 
 
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every numbered file in store/sqlite/migrations, in order."""
+def migration_files(package: str = "crmkit.store.sqlite.migrations") -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every numbered file of a migrations package, in order."""
     found = []
-    for entry in resources.files("crmkit.store.sqlite.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
@@ -31,6 +31,19 @@ def migration_files() -> list[tuple[int, str, str]]:
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a number: {versions}")
     return found
+
+
+async def pending(conn: aiosqlite.Connection) -> list[str]:
+    """The migrations not yet applied, by name (nothing is changed)."""
+    tables = await conn.execute_fetchall(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    )
+    done = (
+        {r[0] for r in await conn.execute_fetchall("SELECT version FROM schema_migrations")}
+        if tables
+        else set()
+    )
+    return [name for version, name, _ in migration_files() if version not in done]
 
 
 async def migrate(conn: aiosqlite.Connection) -> list[str]:
