@@ -50,6 +50,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sqlite_only: looks inside SQLite itself; runs on the SQLite backend alone"
     )
+    config.addinivalue_line(
+        "markers", "postgresql_only: needs PostgreSQL; left out when CRMKIT_TEST_BACKENDS lacks it"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "postgresql" in BACKENDS:
+        return
+    left_out = [item for item in items if item.get_closest_marker("postgresql_only")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -160,7 +160,9 @@ async def _reindex(tx: Tx, rs: S.RecordSpec, progress: Progress) -> None:
 
 async def _continue_numbering(tx: Tx, target: Database) -> None:
     """New rows take seq values after the copied ones (SQLite's AUTOINCREMENT follows by
-    itself; PostgreSQL's identity sequences are set)."""
+    itself; PostgreSQL's identity sequences are set), and PostgreSQL's planner gets its
+    statistics now rather than at autovacuum's next pass (SQLite's are taken when a server
+    starts on the copy)."""
     if target.dialect.name != "postgresql":
         return
     for table in ("audit", "companies", "contacts", "deals", "activities"):
@@ -169,6 +171,7 @@ async def _continue_numbering(tx: Tx, target: Database) -> None:
             " FROM %s" % table,
             (table,),
         )
+    await tx.execute("ANALYZE")
 
 
 def _encode(value: Any) -> bytes:
