@@ -99,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--check", action="store_true", help="list, apply nothing")
     migrate.add_argument("--db", help=DB_HELP)
 
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="replace the secret key (restart the servers afterwards)",
+        description="Write a new secret key to the key file (CRMKIT_SECRET_KEY_FILE, or"
+        " <database>.key beside a SQLite database). API tokens and OAuth refresh tokens keep"
+        " working (they are stored as SHA-256 hashes, not with the key); what the old key"
+        " signed stops working: pending sign-in and step-up codes, delete confirmations,"
+        " list cursors, OAuth sign-in pages in progress. Servers keep the old key until they"
+        " restart. A key given in CRMKIT_SECRET_KEY is changed there instead.",
+    )
+    rotate.add_argument("--db", help=DB_HELP)
+
     copy = sub.add_parser(
         "copy",
         help="copy everything from one database into another, empty one",
@@ -141,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(set_plan(settings, args.workspace_id, args.plan))
     if args.command == "migrate":
         return asyncio.run(run_migrate(settings, check=args.check))
+    if args.command == "rotate-key":
+        return asyncio.run(rotate_key(settings))
     if args.command == "copy":
         return asyncio.run(run_copy(args.source, args.target))
     return 2
@@ -318,4 +332,41 @@ async def run_copy(source_url: str, target_url: str) -> int:
     )
     for v in verified:
         print(f"table/{v.table} rows={v.rows} sha256={v.checksum}")
+    return 0
+
+
+async def rotate_key(settings: Settings) -> int:
+    from crmkit import keys
+    from crmkit.store import accounts
+    from crmkit.store.connect import open_database
+
+    if settings.secret_key:
+        print(
+            "crmkit: the key comes from CRMKIT_SECRET_KEY: set a new value there (e.g."
+            " python -c 'import secrets; print(secrets.token_urlsafe(48))') on every server"
+            " and restart them",
+            file=sys.stderr,
+        )
+        return 2
+    path = keys.key_file(settings)
+    if path is None:
+        print(
+            "crmkit: no key file: set CRMKIT_SECRET_KEY_FILE (or CRMKIT_SECRET_KEY)",
+            file=sys.stderr,
+        )
+        return 2
+    db = open_database(settings.database)
+    await db.open()
+    try:
+        await keys.load(settings, db)  # an older database's stored key moves out first
+        keys.write_key_file(path, keys.new_key(), replace=True)
+        async with db.write() as tx:
+            dropped = await accounts.drop_codes(tx)
+    finally:
+        await db.close()
+    print(
+        f"# wrote a new secret key to {path}; {dropped} pending code{'s' if dropped != 1 else ''}"
+        " dropped; restart every server to use it (tokens keep working; codes, delete"
+        " confirmations, cursors and OAuth sign-ins in progress signed with the old key do not)"
+    )
     return 0

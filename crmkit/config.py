@@ -25,8 +25,13 @@ ENV_DOCS: dict[str, tuple[str, str]] = {
         "public URL of this server, used in emails and OAuth metadata",
     ),
     "CRMKIT_SECRET_KEY": (
-        "(generated)",
-        "signing/HMAC key; if unset one is generated once and kept in the database",
+        "(from the key file)",
+        "signing/HMAC key, the same on every server of an install; wins over the key file",
+    ),
+    "CRMKIT_SECRET_KEY_FILE": (
+        "<database>.key",
+        "file holding the key (owner-only); SQLite creates <database>.key on first start,"
+        " PostgreSQL needs this or CRMKIT_SECRET_KEY",
     ),
     "CRMKIT_SMTP_URL": (
         "(unset)",
@@ -99,6 +104,7 @@ class Settings:
     port: int = 8000
     base_url: str = ""
     secret_key: str | None = None
+    secret_key_file: str | None = None
     smtp_url: str | None = None
     mail_from: str = "crmkit@localhost"
     token_idle_days: int = 30
@@ -137,6 +143,7 @@ class Settings:
             "port": integer("CRMKIT_PORT", 8000, 1, 65535),
             "base_url": get("CRMKIT_BASE_URL") or "",
             "secret_key": get("CRMKIT_SECRET_KEY"),
+            "secret_key_file": get("CRMKIT_SECRET_KEY_FILE"),
             "smtp_url": get("CRMKIT_SMTP_URL"),
             "mail_from": get("CRMKIT_MAIL_FROM") or "crmkit@localhost",
             "token_idle_days": integer("CRMKIT_TOKEN_IDLE_DAYS", 30, 1, 3650),

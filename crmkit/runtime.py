@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass, field
 
+from crmkit import keys
 from crmkit.clock import Clock
 from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.signing import Sealer
-from crmkit.store import accounts as store
 from crmkit.store.base import Database
 
 
@@ -26,7 +25,7 @@ class Runtime:
 
     async def start(self) -> None:
         await self.db.open()
-        self.secret_key = self.settings.secret_key or await _stored_secret(self.db)
+        self.secret_key = await keys.load(self.settings, self.db)
         self._sealers.clear()  # none made before now may keep another key
 
     async def stop(self) -> None:
@@ -40,11 +39,3 @@ class Runtime:
         if sealer is None:
             sealer = self._sealers[salt] = Sealer(self.secret_key, salt)
         return sealer
-
-
-async def _stored_secret(db: Database) -> str:
-    async with db.write() as tx:
-        await store.set_meta_if_absent(tx, "secret_key", secrets.token_urlsafe(48))
-        value = await store.get_meta(tx, "secret_key")
-    assert value is not None
-    return value

@@ -44,6 +44,9 @@ BACKENDS = [
     if b.strip()
 ]
 POSTGRES = os.environ.get("CRMKIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+# PostgreSQL takes its secret key from the configuration (SQLite makes a key file): the tests'
+# apps and the `crmkit` commands they run share this one.
+TEST_SECRET = "test-secret-key-" + "k" * 32
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -280,12 +283,14 @@ def env() -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(db_path: str, smtp: Smtp, env: dict[str, str]) -> Settings:
+def settings(db_path: str, backend: str, smtp: Smtp, env: dict[str, str]) -> Settings:
     base = {
         "CRMKIT_DATABASE": db_path,
         "CRMKIT_SMTP_URL": smtp.url,
         "CRMKIT_BASE_URL": "http://testserver",
     }
+    if backend == "postgresql":
+        base["CRMKIT_SECRET_KEY"] = TEST_SECRET
     return Settings.from_env({**base, **env})
 
 

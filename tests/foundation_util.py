@@ -130,10 +130,16 @@ def crmkit_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "crmkit"]
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without any CRMKIT_* variable, plus `extra`."""
+def clean_env(*args: str, **extra: str) -> dict[str, str]:
+    """The current environment without any CRMKIT_* variable, plus `extra`. A command on a
+    PostgreSQL database (a URL in `args` or CRMKIT_DATABASE) also gets the tests' secret key,
+    as the tests' apps have it."""
+    from conftest import TEST_SECRET
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMKIT_")}
     env.update(extra)
+    if any(a.startswith("postgres") for a in [*args, env.get("CRMKIT_DATABASE", "")]):
+        env.setdefault("CRMKIT_SECRET_KEY", TEST_SECRET)
     return env
 
 
@@ -141,7 +147,7 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`crmkit <args>` to completion with a clean environment plus `env`, output captured."""
     return subprocess.run(
         [*crmkit_command(), *args],
-        env=clean_env(**env),
+        env=clean_env(*args, **env),
         capture_output=True,
         text=True,
         timeout=60,

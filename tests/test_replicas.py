@@ -35,7 +35,7 @@ def start(tmp_path: Path, url: str, smtp: Smtp, name: str) -> tuple[Process, str
     port = free_port()
     proc = Process(
         [*crmkit_command(), "serve", "--port", str(port), "--db", url, "--no-access-log"],
-        env=clean_env(CRMKIT_SMTP_URL=smtp.url, CRMKIT_BASE_URL=f"http://127.0.0.1:{port}"),
+        env=clean_env(url, CRMKIT_SMTP_URL=smtp.url, CRMKIT_BASE_URL=f"http://127.0.0.1:{port}"),
         cwd=str(tmp_path),
     )
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from crmkit.store.base import Conn, Row, Tx
 
 # --- meta -------------------------------------------------------------------------------------
@@ -10,6 +12,17 @@ from crmkit.store.base import Conn, Row, Tx
 async def get_meta(conn: Conn, key: str) -> str | None:
     row = await conn.one("SELECT value FROM meta WHERE key = ?", (key,))
     return None if row is None else str(row[0])
+
+
+async def scrub_meta(tx: Tx, key: str) -> None:
+    """Delete a meta row after overwriting its value in place with noise of the same length,
+    so its bytes are not left behind in the database file's free space."""
+    row = await tx.one("SELECT length(value) FROM meta WHERE key = ?", (key,))
+    if row is None:
+        return
+    noise = secrets.token_hex(int(row[0]))[: int(row[0])]
+    await tx.execute("UPDATE meta SET value = ? WHERE key = ?", (noise, key))
+    await tx.execute("DELETE FROM meta WHERE key = ?", (key,))
 
 
 async def set_meta_if_absent(tx: Tx, key: str, value: str) -> None:
@@ -160,6 +173,11 @@ async def delete_code(tx: Tx, key: str, digest: bytes | None = None) -> None:
         await tx.execute("DELETE FROM codes WHERE key = ?", (key,))
     else:
         await tx.execute("DELETE FROM codes WHERE key = ? AND digest = ?", (key, digest))
+
+
+async def drop_codes(tx: Tx) -> int:
+    """Every pending one-time code (their HMAC key is being replaced)."""
+    return await tx.execute("DELETE FROM codes")
 
 
 async def purge_codes(tx: Tx, now: int) -> None:

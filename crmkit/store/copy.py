@@ -43,11 +43,12 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("oauth_refresh_tokens", ("hash",)),
     ("oauth_used_nonces", ("nonce",)),
 )
-# Rows a backend derives for itself, neither copied nor compared: SQLite's record of its
-# planner statistics (wrong for another database) and its word index's mark of long runs in
-# the typo vocabulary (searchtext.LONG_RUNS), which its reindex writes again.
+# Rows neither copied nor compared: SQLite's record of its planner statistics (wrong for
+# another database), the secret key an older version kept in the database (crmkit/keys.py:
+# it belongs in the configuration), and SQLite's word index's mark of long runs in the typo
+# vocabulary (searchtext.LONG_RUNS), which its reindex writes again.
 _OWN_ROWS = {
-    "meta": "key NOT IN ('planner_stats.rowids')",
+    "meta": "key NOT IN ('planner_stats.rowids', 'secret_key')",
     "search_terms": "variant <> ''",
 }
 BATCH = 5000

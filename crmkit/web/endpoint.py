@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from crmkit import spec as S
 from crmkit.accounts import tokens
+from crmkit.netaddr import address_group
 from crmkit.principal import Principal
 from crmkit.render import Result, respond, wants_json
 from crmkit.runtime import Runtime
@@ -51,7 +52,8 @@ class Call:
 
     @property
     def client_ip(self) -> str:
-        return self.request.client.host if self.request.client else "unknown"
+        """The caller's address as per-address limits count it (IPv6 by its /64)."""
+        return address_group(self.request.client.host) if self.request.client else "unknown"
 
 
 Handler = Callable[[Call], Awaitable[Result | Response]]

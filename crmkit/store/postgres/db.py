@@ -187,6 +187,11 @@ class PostgresDatabase:
             else:
                 pool.terminate()  # another loop's connections: closed without awaiting it
 
+    async def scrub(self) -> None:
+        pool = await self.pool()
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM meta")  # dead row versions out of the table's pages
+
     async def ping(self) -> None:
         await self.one("SELECT 1 FROM schema_migrations LIMIT 1")
 

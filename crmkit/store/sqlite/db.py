@@ -84,6 +84,26 @@ IDLE_TURN_S = 0.00005
 log = logging.getLogger("crmkit.db")
 
 
+def owner_only(path: str) -> None:
+    """The database file, made owner-only (0600) before SQLite opens it: SQLite gives its
+    -wal and -shm files the database file's permissions. A file that exists already is
+    tightened, and so are its -wal and -shm: they hold every token hash and record."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)  # an empty file is a new database to SQLite
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        try:
+            mode = os.stat(name).st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(name, mode & 0o700)
+            log.warning("%s was readable by others (%o): made it owner-only", name, mode)
+
+
 def _primary_code(exc: sqlite3.Error) -> int:
     """SQLite's primary result code (Python reports extended ones, e.g. BUSY_RECOVERY)."""
     return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
@@ -246,6 +266,7 @@ class Database:
         if self.path != ":memory:":
             parent = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(parent, exist_ok=True)
+            owner_only(self.path)
         self._writer = await self._connect()
         await self._writer.execute("PRAGMA journal_mode=WAL")
         await migrate(self._writer)
@@ -427,6 +448,12 @@ class Database:
     async def one(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self.all(sql, params)
         return rows[0] if rows else None
+
+    async def scrub(self) -> None:
+        # Every page the WAL holds goes into the file (overwriting what it replaced), then the
+        # WAL is emptied; a reader still in the WAL makes it wait (busy_timeout) or retry.
+        async with self._lock:
+            await self.reader.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def ping(self) -> None:
         """Raise unless the database answers a query (readiness)."""
