@@ -84,8 +84,12 @@ async def test_a_code_for_promoting_bob_unlocks_nothing_else(api, team):
     )
     assert r.status_code == 200, r.text
     assert (await roles(api, workspace))["bob@acme.com"] == "admin"
-    r = await promote(api, team, "bob", role="member")
-    assert r.status_code == 200  # demotion needs no step-up
+    r = await promote(api, team, "bob", code, role="member")
+    assert r.status_code == 403 and error(r)["code"] == "invalid_code"  # not a demote code
+    r = await promote(api, team, "bob", role="member")  # demoting an admin asks for a code
+    assert r.status_code == 403 and error(r)["code"] == "escalation_required"
+    demote = api.inbox.code_for("ann@acme.com")
+    assert (await promote(api, team, "bob", demote, role="member")).status_code == 200
     r = await promote(api, team, "bob", code)
     assert r.status_code == 403 and error(r)["code"] == "invalid_code"  # single use
 

@@ -65,8 +65,12 @@ async def test_team_flow_over_a_real_socket(live):
     own = await create_workspace(api, bob, "Bob's side project")
     bob_own = await mint(api, bob, own)
 
-    # Removing Bob kills his token for this workspace only.
-    r = await api.delete(f"/workspaces/{workspace}/members/{bob_id}", admin)
+    # Removing Bob (an admin now: that needs the emailed code) kills his token for this
+    # workspace only.
+    path = f"/workspaces/{workspace}/members/{bob_id}"
+    r = await api.delete(path, admin)
+    assert r.status_code == 403 and "escalation_required" in r.text, r.text
+    r = await api.delete(path + f"?code={api.inbox.code_for('ann@acme.com')}", admin)
     assert r.status_code == 200, r.text
     assert "tokens revoked: 1" in r.text
     r = await api.get("/whoami", bob)

@@ -239,7 +239,8 @@ class RoleChange:
 async def set_role(
     rt: Runtime, who: Principal, raw_id: str, raw_user: str, role: str, code: str | None
 ) -> RoleChange:
-    """Change a member's role (admin). Promotion needs step-up; demotion doesn't."""
+    """Change a member's role (admin). Promoting anyone, and demoting another admin, need
+    step-up: a stolen admin token alone must not take over a workspace or strip its admins."""
     access = await authorize(rt.db, who, raw_id, admin=True)
     check_role(role)
     workspace_id = access.workspace_id
@@ -284,6 +285,17 @@ async def set_role(
             code=code,
             apply=apply,
         )
+    if target.role == "admin" and target.user_id != who.user_id:
+        return await stepup.run(
+            rt,
+            who,
+            action="demote",
+            target=f"{workspace_id}/{target.user_id}",
+            workspace_id=workspace_id,
+            what=f'demote {target.email} from admin of "{access.name}" (workspace/{workspace_id})',
+            code=code,
+            apply=apply,
+        )
     async with rt.db.write() as tx:
         return await apply(tx)
 
@@ -296,19 +308,34 @@ class Removed:
     left: bool  # the caller removed themselves
 
 
-async def remove(rt: Runtime, who: Principal, raw_id: str, raw_user: str) -> Removed:
+async def remove(
+    rt: Runtime, who: Principal, raw_id: str, raw_user: str, code: str | None = None
+) -> Removed:
     """Remove a member (admin), or leave (anyone, themselves). Their tokens for this workspace
-    stop working at once; the last admin can do neither."""
+    stop working at once; the last admin can do neither. Removing another admin needs
+    step-up, as demoting one does."""
     user_id = bare_id(raw_user, "user", "u")
     leaving = user_id == who.user_id
     access = await authorize(rt.db, who, raw_id, admin=not leaving)
     workspace_id = access.workspace_id
-    async with rt.db.write() as tx:
+    row = None if user_id is None else await store.member(rt.db, workspace_id, user_id)
+    if user_id is None or row is None:
+        raise _no_member(raw_user, workspace_id)
+    first = _member(row)
+    confirmed = first.role == "admin" and not leaving  # by step-up, below
+
+    async def apply(tx: Tx) -> Removed:
         await authorize(tx, who, raw_id, admin=not leaving)
-        row = None if user_id is None else await store.member(tx, workspace_id, user_id)
-        if user_id is None or row is None:
+        row = await store.member(tx, workspace_id, first.user_id)
+        if row is None:
             raise _no_member(raw_user, workspace_id)
         target = _member(row)
+        if target.role == "admin" and not leaving and not confirmed:
+            raise Conflict(
+                f"{target.email} became an admin meanwhile: removing an admin needs a code",
+                "repeat the request; crmkit will email you a confirmation code",
+                code="changed",
+            )
         if target.role == "admin" and await store.count_admins(tx, workspace_id) <= 1:
             raise _last_admin(workspace_id, leaving=leaving)
         now = rt.clock.now()
@@ -322,7 +349,21 @@ async def remove(rt: Runtime, who: Principal, raw_id: str, raw_user: str) -> Rem
             detail=f"email: {target.email}; role: {target.role}; tokens revoked: {revoked}",
             actor=who,
         )
-    return Removed(workspace_id, target, revoked, leaving)
+        return Removed(workspace_id, target, revoked, leaving)
+
+    if confirmed:
+        return await stepup.run(
+            rt,
+            who,
+            action="remove_admin",
+            target=f"{workspace_id}/{first.user_id}",
+            workspace_id=workspace_id,
+            what=f'remove the admin {first.email} from "{access.name}" (workspace/{workspace_id})',
+            code=code,
+            apply=apply,
+        )
+    async with rt.db.write() as tx:
+        return await apply(tx)
 
 
 @dataclass(frozen=True)

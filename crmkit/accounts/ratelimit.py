@@ -22,6 +22,19 @@ class Limit:
 
 async def hit(rt: Runtime, tx: Tx, limits: list[Limit], hint: str) -> None:
     """Count one hit against every limit, or raise 429 (counting nothing) if any is full."""
+    await check(rt, tx, limits, hint)
+    await count(rt, tx, limits)
+
+
+async def count(rt: Runtime, tx: Tx, limits: list[Limit]) -> None:
+    """Count one hit against every limit, whether or not it is full."""
+    now = rt.clock.now()
+    for limit in limits:
+        await store.add_rate_hit(tx, limit.key, now)
+
+
+async def check(rt: Runtime, tx: Tx, limits: list[Limit], hint: str) -> None:
+    """Raise 429 if any limit is full; count nothing."""
     now = rt.clock.now()
     # Purged by the longest window of any flow, not this call's: the table is shared, and a
     # sign-in (15 minutes) purging by its own window emptied the hourly invite and
@@ -42,8 +55,6 @@ async def hit(rt: Runtime, tx: Tx, limits: list[Limit], hint: str) -> None:
             hint,
             retry_after=retry,
         )
-    for limit in limits:
-        await store.add_rate_hit(tx, limit.key, now)
 
 
 def _span(seconds: int) -> str:

@@ -14,14 +14,20 @@ from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
 from crmkit.store.base import Tx
 
+# Who may make crmkit mail a code to an address. Counted per (email, address) and per address
+# (IPv6 by its /64), never per email alone: a stranger's requests must not use up the owner's
+# own. What bounds the mail an address can receive is codes.MAX_LIVE (a request while 3 codes
+# are live mails nothing: at most 18 an hour) and, far above what a person needs, a daily
+# ceiling per email counting only mails sent.
 WINDOW_SECONDS = 15 * 60
-PER_EMAIL = 5
-PER_IP = 30
-# Guesses at one account: 5 wrong tries per code, so at most 100 a day (NIST SP 800-63B
-# 5.2.2 caps consecutive failures per account at 100). Without a daily cap the 15-minute
-# one allowed 2,400 a day, one in ~400 of a code's million values.
-PER_EMAIL_DAY = 20
 DAY_SECONDS = 24 * 3600
+PER_EMAIL = 5  # per (email, address) per 15 minutes
+PER_EMAIL_DAY = 20  # per (email, address) per day
+PER_IP = 30  # per address, any emails, per 15 minutes
+MAILS_PER_EMAIL_DAY = 100
+# Wrong codes one address may try, across every email, per hour: one address cannot spread
+# guesses over many accounts (5 a code would otherwise allow ~14,400 a day).
+GUESSES_PER_IP_HOUR = 100
 RATE_HINT = "wait for Retry-After seconds; the code already sent stays valid for 10 minutes"
 
 
@@ -29,9 +35,15 @@ def login_key(email: str) -> str:
     return f"login:{email}"
 
 
-async def request_code(rt: Runtime, raw_email: str, client_ip: str) -> str:
+@dataclass(frozen=True)
+class Requested:
+    email: str
+    sent: bool  # False: MAX_LIVE codes are live already, and nothing more was mailed
+
+
+async def request_code(rt: Runtime, raw_email: str, client_ip: str) -> Requested:
     email = users.normalize_email(raw_email)
-    await codes.mail_code(
+    sent = await codes.mail_code(
         rt,
         key=login_key(email),
         limits=[
@@ -39,14 +51,25 @@ async def request_code(rt: Runtime, raw_email: str, client_ip: str) -> str:
                 f"login-ip:{client_ip}", PER_IP, WINDOW_SECONDS, "code requests from this address"
             ),
             ratelimit.Limit(
-                f"login-email:{email}", PER_EMAIL, WINDOW_SECONDS, "code requests for this email"
+                f"login-email:{email}:{client_ip}",
+                PER_EMAIL,
+                WINDOW_SECONDS,
+                "code requests for this email from this address",
             ),
             ratelimit.Limit(
-                f"login-email-day:{email}",
+                f"login-email-day:{email}:{client_ip}",
                 PER_EMAIL_DAY,
                 DAY_SECONDS,
-                "code requests for this email",
+                "code requests for this email from this address",
             ),
+        ],
+        mail_limits=[
+            ratelimit.Limit(
+                f"login-mail-day:{email}",
+                MAILS_PER_EMAIL_DAY,
+                DAY_SECONDS,
+                "codes mailed to this email",
+            )
         ],
         rate_hint=RATE_HINT,
         to=email,
@@ -54,7 +77,7 @@ async def request_code(rt: Runtime, raw_email: str, client_ip: str) -> str:
         body=lambda code: _login_mail(rt, email, code),
         what="sign-in",
     )
-    return email
+    return Requested(email, sent)
 
 
 def _login_mail(rt: Runtime, email: str, code: str) -> str:
@@ -76,16 +99,37 @@ class SignedIn:
     joined: list[members.Joined] = field(default_factory=list)  # invites accepted just now
 
 
-async def verify_code(rt: Runtime, email: str, code: str) -> bool:
-    """Check a login code in its own transaction (a wrong try must be counted even on failure)."""
+def _guesses(client_ip: str) -> list[ratelimit.Limit]:
+    return [
+        ratelimit.Limit(
+            f"login-guess:{client_ip}", GUESSES_PER_IP_HOUR, 3600, "wrong codes from this address"
+        )
+    ]
+
+
+async def verify_code(rt: Runtime, email: str, code: str, client_ip: str) -> bool:
+    """Check a login code in its own transaction (a wrong try must be counted even on failure);
+    an address past its ceiling of wrong codes gets 429 before its code is looked at."""
     async with rt.db.write() as tx:
-        return await codes.check(rt, tx, login_key(email), code)
+        await ratelimit.check(rt, tx, _guesses(client_ip), GUESS_HINT)
+        right = await codes.check(rt, tx, login_key(email), code)
+        if not right:
+            await ratelimit.count(rt, tx, _guesses(client_ip))
+        return right
 
 
-async def verify(rt: Runtime, raw_email: str, code: str, token_name: str | None) -> SignedIn:
+GUESS_HINT = (
+    "wait for Retry-After seconds, then type the code from the newest mail exactly; request a"
+    ' new one with POST /auth/request {"email":...} if it expired'
+)
+
+
+async def verify(
+    rt: Runtime, raw_email: str, code: str, token_name: str | None, client_ip: str
+) -> SignedIn:
     email = users.normalize_email(raw_email)
     name = tokens.clean_name(token_name)
-    if not await verify_code(rt, email, code):
+    if not await verify_code(rt, email, code, client_ip):
         raise InvalidCode(
             "that code is wrong, expired or already used",
             'request a new one with POST /auth/request {"email":...}; a code works once, '

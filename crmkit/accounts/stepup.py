@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 MAIL_WINDOW_SECONDS = 15 * 60
 MAIL_PER_USER = 5
-ACTIONS = ("promote", "invite_admin", "delete_workspace")
+ACTIONS = ("promote", "demote", "remove_admin", "invite_admin", "delete_workspace")
 HEADER = "x-escalation-code"
 
 
@@ -56,7 +56,7 @@ async def challenge(
             actor=who,
         )
 
-    await codes.mail_code(
+    sent = await codes.mail_code(
         rt,
         key=key(who.user_id, action, target),
         limits=[
@@ -74,8 +74,14 @@ async def challenge(
         what="confirmation",
         record=record,
     )
+    mailed = (
+        f"a 6-digit code was emailed to {who.email}"
+        if sent
+        else f"{codes.MAX_LIVE} codes were emailed to {who.email} in the last 10 minutes and"
+        " each still works (no new one was sent): use the newest"
+    )
     raise Forbidden(
-        f"{what} needs confirmation: a 6-digit code was emailed to {who.email}",
+        f"{what} needs confirmation: {mailed}",
         "ask the user for the code, then repeat the SAME request with ?code=<code> or the header "
         "X-Escalation-Code: <code>; it works once, for 10 minutes",
         code="escalation_required",

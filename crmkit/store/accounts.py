@@ -149,23 +149,25 @@ async def revoke_token(tx: Tx, token_id: str, user_id: str, now: int) -> str | N
 # --- one-time codes ---------------------------------------------------------------------------
 
 
-async def put_code(tx: Tx, key: str, digest: bytes, expires_at: int) -> None:
-    """Store a fresh code for `key`, replacing any earlier one."""
+async def add_code(tx: Tx, key: str, digest: bytes, expires_at: int) -> None:
+    """Store one more live code for `key`."""
     await tx.execute(
-        "INSERT INTO codes (key, digest, expires_at, attempts) VALUES (?, ?, ?, 0)"
-        " ON CONFLICT (key) DO UPDATE SET digest = excluded.digest,"
-        " expires_at = excluded.expires_at, attempts = 0",
+        "INSERT INTO codes (key, digest, expires_at, attempts) VALUES (?, ?, ?, 0)",
         (key, digest, expires_at),
     )
 
 
-async def get_code(tx: Tx, key: str) -> Row | None:
-    """(digest, expires_at, attempts) or None."""
-    return await tx.one("SELECT digest, expires_at, attempts FROM codes WHERE key = ?", (key,))
+async def live_codes(tx: Tx, key: str, now: int) -> list[Row]:
+    """(digest, attempts) of `key`'s codes that have not expired."""
+    return await tx.all(
+        "SELECT digest, attempts FROM codes WHERE key = ? AND expires_at >= ?", (key, now)
+    )
 
 
-async def count_code_attempt(tx: Tx, key: str) -> None:
+async def count_code_attempt(tx: Tx, key: str, burn_at: int) -> None:
+    """A wrong try counts against every live code of the key; at `burn_at` they all go."""
     await tx.execute("UPDATE codes SET attempts = attempts + 1 WHERE key = ?", (key,))
+    await tx.execute("DELETE FROM codes WHERE key = ? AND attempts >= ?", (key, burn_at))
 
 
 async def delete_code(tx: Tx, key: str, digest: bytes | None = None) -> None:

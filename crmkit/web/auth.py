@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.routing import Route
 
-from crmkit.accounts import plans, signin, tokens
+from crmkit.accounts import codes, plans, signin, tokens
 from crmkit.clock import iso
 from crmkit.render import Document, Listing, Message, Record
 from crmkit.web.body import Body, parse
@@ -26,22 +26,27 @@ class VerifyRequest(Body):
 
 async def request_code(call: Call) -> Message:
     body = await parse(call.request, CodeRequest)
-    email = await signin.request_code(call.rt, body.email, call.client_ip)
+    done = await signin.request_code(call.rt, body.email, call.client_ip)
+    email = done.email
     verify = (
         f'POST /auth/verify {{"email":"{email}","code":"<6 digits>","token_name":"<who you are>"}}'
     )
+    if done.sent:
+        said = f"sent: a 6-digit sign-in code to {email}; it works once and expires in 600 seconds"
+    else:
+        said = (
+            f"not sent: {email} was mailed {codes.MAX_LIVE} codes in the last 10 minutes, and"
+            " each still works: use the newest"
+        )
     return Message(
-        [
-            f"sent: a 6-digit sign-in code to {email}; it works once and expires in 600 seconds",
-            f"hint: ask the user for the code, then {verify}",
-        ],
-        {"email": email, "sent": True, "expires_in_seconds": 600, "next": verify},
+        [said, f"hint: ask the user for the code, then {verify}"],
+        {"email": email, "sent": done.sent, "expires_in_seconds": 600, "next": verify},
     )
 
 
 async def verify_code(call: Call) -> Record:
     body = await parse(call.request, VerifyRequest)
-    done = await signin.verify(call.rt, body.email, body.code, body.token_name)
+    done = await signin.verify(call.rt, body.email, body.code, body.token_name, call.client_ip)
     data = {
         "handle": f"token/{done.token.token_id}",
         "token": done.token.raw,

@@ -90,7 +90,7 @@ async def authorize_post(call: Call) -> Response:
         return pages.code_page(client.name, email, seal(call.rt, nxt))
 
     if flow.step == "code":
-        if not await signin.verify_code(call.rt, flow.email, text("code")):
+        if not await signin.verify_code(call.rt, flow.email, text("code"), call.client_ip):
             return pages.code_page(
                 client.name,
                 flow.email,

@@ -212,7 +212,7 @@ async def set_role(call: Call) -> Record:
 
 async def remove_member(call: Call) -> Message:
     gone = await members.remove(
-        call.rt, call.who, _path(call, "workspace_id"), _path(call, "user_id")
+        call.rt, call.who, _path(call, "workspace_id"), _path(call, "user_id"), _code(call)
     )
     handle = f"user/{gone.member.user_id}"
     verb = "left" if gone.left else "removed"
