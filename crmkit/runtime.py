@@ -10,7 +10,7 @@ from crmkit import keys
 from crmkit.clock import Clock
 from crmkit.config import Settings
 from crmkit.mail import Mailer
-from crmkit.signing import Sealer
+from crmkit.signing import Cipher, Sealer
 from crmkit.store.base import Database
 
 
@@ -22,17 +22,25 @@ class Runtime:
     mailer: Mailer
     secret_key: str = ""
     _sealers: dict[str, Sealer] = field(default_factory=dict)
+    _ciphers: dict[str, Cipher] = field(default_factory=dict)
 
     async def start(self) -> None:
         await self.db.open()
         self.secret_key = await keys.load(self.settings, self.db)
         self._sealers.clear()  # none made before now may keep another key
+        self._ciphers.clear()
 
     async def stop(self) -> None:
         await self.db.close()
 
     def hmac(self, message: str) -> bytes:
         return hmac.new(self.secret_key.encode(), message.encode(), hashlib.sha256).digest()
+
+    def cipher(self, salt: str) -> Cipher:
+        cipher = self._ciphers.get(salt)
+        if cipher is None:
+            cipher = self._ciphers[salt] = Cipher(self.secret_key, salt)
+        return cipher
 
     def signer(self, salt: str) -> Sealer:
         sealer = self._sealers.get(salt)

@@ -1,6 +1,7 @@
-"""List queries: parse, page with a signed keyset cursor, count up to a cap, render-ready rows.
+"""List queries: parse, page with a sealed keyset cursor, count up to a cap, render-ready rows.
 
-A cursor carries the last row's sort key and id, signed and bound to a hash of the filters,
+A cursor carries the last row's sort key and id, encrypted (signing.Cipher: its numbers are
+nobody's business) and bound to a hash of the filters,
 search and sort (and the workspace): a tampered cursor, or one reused with other filters, is a
 400 instead of a silently wrong page.
 """
@@ -70,7 +71,7 @@ class After:
 def sign_cursor(rt: Runtime, fingerprint: str, workspace_id: str, position: list[Any]) -> str:
     """A cursor for the page after `position`, bound to the query `fingerprint` names (its
     filters, search and sort: never its limit) in this workspace."""
-    return rt.signer(CURSOR_SALT).dumps([_binding(fingerprint, workspace_id), *position])
+    return rt.cipher(CURSOR_SALT).dumps([_binding(fingerprint, workspace_id), *position])
 
 
 def read_cursor(rt: Runtime, raw: str | None, fingerprint: str, workspace_id: str) -> list[Any]:
@@ -81,7 +82,7 @@ def read_cursor(rt: Runtime, raw: str | None, fingerprint: str, workspace_id: st
     if len(raw) > MAX_CURSOR_LEN:
         raise bad_cursor("the cursor is not one crmkit issued")
     try:
-        data = rt.signer(CURSOR_SALT).loads(raw)
+        data = rt.cipher(CURSOR_SALT).loads(raw)
     except BadData:
         raise bad_cursor("the cursor is not one crmkit issued (it was changed or cut)") from None
     if not (isinstance(data, list) and len(data) > 1):
