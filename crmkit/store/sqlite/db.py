@@ -59,6 +59,16 @@ _CHECK_EVERY = 4000
 _SLOW_MEMORY = 512
 # SQLite's own automatic checkpoint runs at 1,000 WAL pages; a single-record write adds ~5-10.
 CHECKPOINT_EVERY = 200
+# The write-ahead log's bound. A PASSIVE checkpoint copies pages back without waiting for
+# readers, but the log file is only rewound (and cut to journal_size_limit) once a
+# checkpoint completes while no reader still needs its start: under steady load that could
+# be never (30 s of writes grew it to 151 MB beside a 7.4 MB database). Past the bound, a
+# TRUNCATE checkpoint runs as soon as writes pause for WAL_QUIET_S (it makes writers wait
+# while it runs), or at once past WAL_FORCE times the bound.
+WAL_BOUND = 64 * 1024 * 1024
+WAL_QUIET_S = 0.25
+WAL_FORCE = 4
+WAL_WAIT_MS = 50
 # How often (in commits) to check whether the planner's statistics are stale
 # (store/sqlite/stats.py); the check is a handful of rowid lookups, the ANALYZE it may lead
 # to ~0.1 s.
@@ -252,6 +262,9 @@ class Database:
         self._deadline = 0.0
         self._slow: dict[str, float] = {}  # SQL -> until when it goes to the thread
         self._commits = 0
+        self._last_commit = 0.0
+        self.wal_bound = WAL_BOUND
+        self.wal_truncations = 0  # for tests and benchmarks
         self._checkpoint: asyncio.Task[None] | None = None
         self.stats_min_rows = stats_min_rows
         self._stats: asyncio.Task[None] | None = None
@@ -298,6 +311,7 @@ class Database:
 
     def _pragmas(self, busy_timeout_ms: int) -> list[str]:
         return [
+            f"PRAGMA journal_size_limit={self.wal_bound}",
             f"PRAGMA busy_timeout={busy_timeout_ms}",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA synchronous={self.synchronous}",
@@ -518,6 +532,7 @@ class Database:
 
     def _after_commit(self) -> None:
         self._commits += 1
+        self._last_commit = time.monotonic()
         if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
             self._checkpoint = asyncio.get_running_loop().create_task(self._run_checkpoint())
         if self._commits % STATS_CHECK_EVERY == 0:
@@ -553,13 +568,45 @@ class Database:
         finally:
             self._stats = None
 
+    def wal_size(self) -> int:
+        try:
+            return os.stat(self.path + "-wal").st_size
+        except OSError:
+            return 0
+
     async def _run_checkpoint(self) -> None:
         # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
         # A failure only leaves the WAL longer until the next one.
         try:
             if self._readers:
                 await self._readers[0].execute("PRAGMA wal_checkpoint(PASSIVE)")
+                if self.wal_size() > self.wal_bound:
+                    await self._truncate_wal()
         except Exception:
             log.exception("WAL checkpoint failed")
         finally:
             self._checkpoint = None
+
+    async def _truncate_wal(self) -> None:
+        """A TRUNCATE checkpoint once writes pause (see WAL_BOUND), behind the write lock so
+        that this process's writes wait for it rather than make it fail."""
+        while (
+            time.monotonic() - self._last_commit < WAL_QUIET_S
+            and self.wal_size() < WAL_FORCE * self.wal_bound
+        ):
+            await asyncio.sleep(WAL_QUIET_S)
+        async with self._lock:
+            busy = await asyncio.to_thread(self._truncate_now)
+        if not busy:
+            self.wal_truncations += 1
+
+    def _truncate_now(self) -> int:
+        """On a connection of its own that waits at most WAL_WAIT_MS for a reader to leave
+        the log (a reader still in it, say an export, makes it give up until next time)."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={WAL_WAIT_MS}")
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return int(busy)
+        finally:
+            conn.close()
