@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -77,6 +78,15 @@ def database_backend(url: str) -> str:
         " path (./crmkit.db or sqlite:///path/to/crmkit.db) or a PostgreSQL URL"
         " (postgresql://user@host:5432/crmkit)"
     )
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def sqlite_path(url: str) -> str:
@@ -154,6 +164,15 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings
+
+    @property
+    def console_mail_exposed(self) -> bool:
+        """Mail (sign-in codes included) goes to the console log while the server is meant to
+        be reached from other machines: anyone who reads the log can then sign in as anyone."""
+        if self.smtp_url is not None:
+            return False
+        hosts = {urlsplit(self.public_url).hostname or "", self.host}
+        return not all(_loopback(h) for h in hosts)
 
     @property
     def backend(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from dataclasses import dataclass, field
 
 from crmkit import keys
@@ -12,6 +13,16 @@ from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.signing import Cipher, Sealer
 from crmkit.store.base import Database
+
+
+log = logging.getLogger("crmkit")
+CONSOLE_MAIL_WARNING = (
+    "\n" + "!" * 78 + "\n"
+    "!! No CRMKIT_SMTP_URL: sign-in codes are written to this log, and this server is meant\n"
+    "!! to be reached at %s. Anyone who can read the log can sign in as anyone.\n"
+    "!! Set CRMKIT_SMTP_URL (smtp://user:pass@host:port), or serve on a loopback address.\n"
+    + "!" * 78
+)
 
 
 @dataclass
@@ -29,6 +40,8 @@ class Runtime:
         self.secret_key = await keys.load(self.settings, self.db)
         self._sealers.clear()  # none made before now may keep another key
         self._ciphers.clear()
+        if self.settings.console_mail_exposed:
+            log.warning(CONSOLE_MAIL_WARNING, self.settings.public_url)
 
     async def stop(self) -> None:
         await self.db.close()

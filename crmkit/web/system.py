@@ -34,11 +34,21 @@ async def readyz(call: Call) -> Message:
     except Exception as exc:
         raise ServiceUnavailable(
             f"the database cannot be queried ({type(exc).__name__})",
-            "check that CRMKIT_DATABASE points at a readable, writable SQLite file and that "
-            "the disk is not full; see the server log",
+            "check that CRMKIT_DATABASE points at a reachable, writable database (a SQLite file"
+            " on a disk that is not full, or a PostgreSQL server); see the server log",
             code="not_ready",
         ) from None
-    return Message([f"ready version={__version__}"], {"status": "ready", "version": __version__})
+    lines = [f"ready version={__version__}"]
+    data: dict[str, object] = {"status": "ready", "version": __version__}
+    if call.rt.settings.console_mail_exposed:
+        warning = (
+            "mail goes to the server's console log (no CRMKIT_SMTP_URL) while this server is"
+            f" reached at {call.rt.settings.public_url}: whoever reads the log can sign in as"
+            " anyone; set CRMKIT_SMTP_URL"
+        )
+        lines.append("warning: " + warning)
+        data["warnings"] = [warning]
+    return Message(lines, data)
 
 
 # The manual is the same for everyone: caches may keep it for a while.
