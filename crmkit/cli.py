@@ -197,7 +197,8 @@ async def mint_token(settings: Settings, email: str, name: str) -> int:
     from crmkit.errors import CrmError
 
     rt = build_runtime(settings)
-    await rt.start()
+    if not await _started(rt):
+        return 1
     try:
         try:
             address = users.normalize_email(email)
@@ -222,7 +223,8 @@ async def set_plan(settings: Settings, workspace_id: str, plan: str) -> int:
     from crmkit.errors import CrmError
 
     rt = build_runtime(settings)
-    await rt.start()
+    if not await _started(rt):
+        return 1
     try:
         try:
             found, old, new = await plans.set_plan(rt, workspace_id, plan)
@@ -237,6 +239,19 @@ async def set_plan(settings: Settings, workspace_id: str, plan: str) -> int:
         return 0
     finally:
         await rt.stop()
+
+
+async def _started(rt: Any) -> bool:
+    """Start the runtime, or say in one line why the database cannot be used."""
+    from crmkit.store.connect import describe, failures
+
+    try:
+        await rt.start()
+    except failures() as exc:
+        print(f"crmkit: {describe(rt.settings.database, exc)}", file=sys.stderr)
+        await rt.stop()
+        return False
+    return True
 
 
 def run_backup(settings: Settings, target: str) -> int:
@@ -259,12 +274,12 @@ def run_backup(settings: Settings, target: str) -> int:
 
 
 async def run_migrate(settings: Settings, *, check: bool) -> int:
-    from crmkit.store.connect import migrations
+    from crmkit.store.connect import describe, failures, migrations
 
     try:
         pending, applied = await migrations(settings.database, apply=not check)
-    except (OSError, RuntimeError) as exc:
-        print(f"crmkit: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except failures() as exc:
+        print(f"crmkit: {describe(settings.database, exc)}", file=sys.stderr)
         return 1
     for name in applied:
         print(f"# applied {name}")
@@ -304,8 +319,8 @@ class _Bar:
 
 
 async def run_copy(source_url: str, target_url: str) -> int:
-    from crmkit.config import ConfigError, database_backend, redact_url
-    from crmkit.store.connect import open_database
+    from crmkit.config import ConfigError, database_backend, redact_url, sqlite_path
+    from crmkit.store.connect import describe, failures, open_database
     from crmkit.store.copy import CopyError, copy
 
     try:
@@ -314,10 +329,17 @@ async def run_copy(source_url: str, target_url: str) -> int:
     except ConfigError as exc:
         print(f"crmkit: {exc}".replace("CRMKIT_DATABASE", "the URL"), file=sys.stderr)
         return 2
+    if database_backend(source_url) == "sqlite" and not os.path.exists(sqlite_path(source_url)):
+        print(f"crmkit: copy refused: there is no database at {source_url}", file=sys.stderr)
+        return 1
     source, target = open_database(source_url), open_database(target_url)
     try:
-        await source.open()
-        await target.open()
+        for url, db in ((source_url, source), (target_url, target)):
+            try:
+                await db.open()
+            except failures() as exc:
+                print(f"crmkit: copy failed: {describe(url, exc)}", file=sys.stderr)
+                return 1
         verified = await copy(source, target, _Bar())
     except CopyError as exc:
         print(f"crmkit: copy refused or failed: {exc}", file=sys.stderr)

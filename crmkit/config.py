@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 # name -> (default shown in --help, description). The CLI prints this table; keep it complete.
 ENV_DOCS: dict[str, tuple[str, str]] = {
@@ -94,17 +94,17 @@ def sqlite_path(url: str) -> str:
     return url[len("sqlite:///") :] if url.lower().startswith("sqlite:///") else url
 
 
+_SECRET_IN_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*):(.*)@")
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:password|pass|pwd|sslpassword)=)[^&#]*")
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password (if any) replaced by ***, for logs and errors."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unreadable URL>"
-    if password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    """The URL with its password (if any) replaced by ***, for logs and errors. Everything
+    between the user's colon and the LAST @ goes: a generated password may hold an unescaped
+    /, ?, # or @ that a URL parser would take for the end of the address. A password given
+    as a query parameter goes too."""
+    masked = _SECRET_IN_URL.sub(r"\1:***@", url, count=1)
+    return _SECRET_PARAM.sub(r"\1***", masked)
 
 
 @dataclass(frozen=True)

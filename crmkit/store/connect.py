@@ -6,6 +6,35 @@ from crmkit.config import database_backend, sqlite_path
 from crmkit.store.base import Database
 
 
+def failures() -> tuple[type[BaseException], ...]:
+    """What opening or querying a database raises when it is missing, unreachable or not a
+    database (for commands to answer in one line rather than a traceback)."""
+    import sqlite3
+
+    import asyncpg
+
+    return (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def describe(url: str, exc: BaseException) -> str:
+    """One line about a database failure, without the URL's password."""
+    from crmkit.config import redact_url
+
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    password = _password(url)
+    if password:
+        text = text.replace(password, "***")
+    return f"cannot use the database {redact_url(url)}: {type(exc).__name__}: {text}".rstrip(": ")
+
+
+def _password(url: str) -> str | None:
+    head, at, _ = url.rpartition("@")
+    if not at or "://" not in head:
+        return None
+    userinfo = head.split("://", 1)[1]
+    return userinfo.split(":", 1)[1] if ":" in userinfo else None
+
+
 def open_database(url: str) -> Database:
     """The Database for `url` (not yet opened): a SQLite path or sqlite:///path, or
     postgresql://user@host:5432/name. Raises config.ConfigError for anything else."""
@@ -41,7 +70,11 @@ async def migrations(url: str, *, apply: bool) -> tuple[list[str], list[str]]:
     if not os.path.exists(path):
         pending = [name for _, name, _ in sqlite_schema.migration_files()]
     else:
-        async with aiosqlite.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        # Read-only, and with no -wal/-shm of its own left behind: a check run as another
+        # user beside a live database must not leave files the server cannot open.
+        quiet = not os.path.exists(path + "-wal") and not os.path.exists(path + "-shm")
+        mode = "ro&immutable=1" if quiet else "ro"
+        async with aiosqlite.connect(f"file:{path}?mode={mode}", uri=True) as conn:
             pending = await sqlite_schema.pending(conn)
     if not apply or not pending:
         return pending, []

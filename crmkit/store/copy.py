@@ -107,6 +107,8 @@ async def copy(source: Database, target: Database, progress: Progress) -> list[V
     async with source.snapshot() as snap:
         totals = {t: await _count(snap, t) for t, _, _ in plan}
         async with target.write(heavy=True) as tx:
+            # The target's own meta rows (a server started on it once) give way to the copy's.
+            await tx.execute("DELETE FROM meta WHERE NOT (%s)" % _OWN_ROWS["meta"])
             for table, keys, columns in plan:
                 done = 0
                 progress(table, 0, totals[table])
@@ -121,7 +123,9 @@ async def copy(source: Database, target: Database, progress: Progress) -> list[V
 
 
 async def _count(snap: Snapshot, table: str) -> int:
-    rows = await snap.all("SELECT count(*) FROM %s" % table)
+    """The rows the copy carries (its own rows left out, as `_select` leaves them)."""
+    where = " WHERE " + _OWN_ROWS[table] if table in _OWN_ROWS else ""
+    rows = await snap.all("SELECT count(*) FROM %s%s" % (table, where))
     return int(rows[0][0])
 
 
