@@ -2,8 +2,16 @@
 
 Only public clients (token_endpoint_auth_method "none", PKCE instead of a secret). Redirect URIs
 are https, or http on a loopback host for native apps; `javascript:`, `data:`, fragments and
-anything else are refused. Registrations are rate limited per client IP and overall, since each
-one is a row anybody can create.
+anything else are refused.
+
+Each registration is a row anybody can create, so two things bound them. Registrations are
+limited per address (call.client_ip: an IPv4 address, or an IPv6 /64), and only per address:
+an overall cap let registrations from 51 addresses fill it and lock every real connector out
+for an hour. And a client never used within 24 hours of registering is deleted: "used" means an
+authorization code was issued to it (a person signed in and approved; a grant only ever comes
+from a code), recorded once in oauth_clients.used_at by grants.issue_code. The deleting needs
+no scheduler: each registration first deletes up to PURGE_BATCH such clients, oldest first, so
+the work per request is bounded and the purge outpaces registration.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ MAX_REDIRECT_URIS = 10
 MAX_URI_LENGTH = 2000
 NAME_MAX = 100
 DEFAULT_NAME = "MCP client"
-PER_IP_PER_HOUR = 20
-OVERALL_PER_HOUR = 1000
+PER_ADDRESS_PER_HOUR = 20
+UNUSED_CLIENT_SECONDS = 24 * 3600  # a client not used this long after registering is deleted
+PURGE_BATCH = 100  # unused clients deleted, at most, by each registration
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
 
@@ -124,14 +133,15 @@ async def register(rt: Runtime, data: Any, client_ip: str) -> dict[str, Any]:
             tx,
             [
                 ratelimit.Limit(
-                    f"oauth-register-ip:{client_ip}", PER_IP_PER_HOUR, 3600, "client registrations"
-                ),
-                ratelimit.Limit(
-                    "oauth-register", OVERALL_PER_HOUR, 3600, "client registrations overall"
+                    f"oauth-register-ip:{client_ip}",
+                    PER_ADDRESS_PER_HOUR,
+                    3600,
+                    "client registrations from this address",
                 ),
             ],
             "wait for Retry-After seconds, or reuse a client you registered before",
         )
+        await store.purge_unused_clients(tx, now - UNUSED_CLIENT_SECONDS, PURGE_BATCH)
         await store.insert_client(tx, client_id, name, json.dumps(uris), now)
     return {
         "client_id": client_id,

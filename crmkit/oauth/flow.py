@@ -30,8 +30,8 @@ STEPS = ("email", "code", "workspace", "consent")
 
 
 class PageError(Exception):
-    """The authorize request cannot be trusted (client or redirect URI): show an error page,
-    never redirect."""
+    """The authorize request is refused before the person has done anything: show crmkit's
+    error page, never redirect (RFC 9700 4.11.2; see `start`)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -70,42 +70,59 @@ def redirect_to(uri: str, params: dict[str, str]) -> str:
 
 
 async def start(rt: Runtime, query: dict[str, str], csrf_cookie: str) -> tuple[Client, Flow]:
-    """Validate GET /oauth/authorize. PageError when the client or redirect URI is bad;
-    OAuthError (to be sent to the redirect URI) for the rest."""
+    """Validate GET /oauth/authorize. Every refusal is a PageError, shown as crmkit's own
+    error page: nothing goes to the redirect URI before the person has acted on the sign-in
+    page. A redirect carrying error= from here would make this server an open redirector
+    (RFC 9700 4.11.2): anyone may register any https redirect URI, and a link with a bad
+    parameter would send the browser straight there with no page shown. Only decisions taken
+    on the page (deny, or a failed approval) go back to the client, by back_to_client."""
     client = await clients.find(rt, query.get("client_id"))
     if client is None:
-        raise PageError("This application is not registered with this crmkit server.")
+        raise PageError(
+            "This application is not registered with this crmkit server (unknown client_id)."
+        )
     redirect_uri = query.get("redirect_uri")
-    if redirect_uri is None and len(client.redirect_uris) == 1:
+    if redirect_uri is None:
+        if len(client.redirect_uris) != 1:
+            raise PageError(
+                "The sign-in link has no redirect_uri, and this application registered more"
+                " than one return address."
+            )
         redirect_uri = client.redirect_uris[0]
     if redirect_uri not in client.redirect_uris:
-        raise PageError("The return address this application asked for is not one it registered.")
+        raise PageError(
+            "The return address (redirect_uri) this application asked for is not one it registered."
+        )
+    # state is optional: with PKCE, OAuth 2.1 leaves it to the client. Sent, it comes back as is.
     state = query.get("state", "")
-    flow = Flow(client.id, redirect_uri, "", state, csrf_hash(csrf_cookie))
-    if len(state) > MAX_STATE:  # optional: with PKCE, OAuth 2.1 leaves state to the client
-        raise _redirect_error(flow, "invalid_request", "state must be at most 500 chars")
+    if len(state) > MAX_STATE:
+        raise PageError(f"The sign-in link's state is longer than {MAX_STATE} characters.")
     if query.get("response_type") != "code":
-        raise _redirect_error(flow, "unsupported_response_type", "response_type must be code")
+        raise PageError(
+            "The sign-in link asks for an unsupported response_type: crmkit supports only"
+            " response_type=code."
+        )
     if query.get("code_challenge_method") != "S256":
-        raise _redirect_error(flow, "invalid_request", "PKCE with code_challenge_method=S256")
+        raise PageError(
+            "The sign-in link must use PKCE with code_challenge_method=S256 (plain or none is"
+            " not accepted)."
+        )
     challenge = query.get("code_challenge", "")
     if not grants.valid_challenge(challenge):
-        raise _redirect_error(flow, "invalid_request", "code_challenge must be 43 base64url chars")
+        raise PageError(
+            "The sign-in link's code_challenge is missing or malformed: it must be the 43"
+            " base64url characters of an S256 hash."
+        )
     try:
         grants.check_resource(rt, query.get("resource"))
-    except OAuthError as exc:
-        raise _redirect_error(flow, exc.code, exc.message) from None
-    return client, replace(flow, challenge=challenge)
-
-
-class RedirectError(Exception):
-    def __init__(self, location: str) -> None:
-        super().__init__(location)
-        self.location = location
-
-
-def _redirect_error(flow: Flow, code: str, description: str) -> RedirectError:
-    return RedirectError(back_to_client(flow, {"error": code, "error_description": description}))
+    except OAuthError:
+        raise PageError(
+            f"The sign-in link asks for another resource: resource must be"
+            f" {rt.settings.public_url}/mcp, this server's MCP endpoint."
+        ) from None
+    # scope is not checked: a crmkit token has no scopes (it acts as the person in the one
+    # workspace they choose), so whatever scope a client asks for is ignored.
+    return client, Flow(client.id, redirect_uri, challenge, state, csrf_hash(csrf_cookie))
 
 
 def seal(rt: Runtime, flow: Flow) -> str:

@@ -78,6 +78,14 @@ async def issue_code(
     user_id: str,
     workspace_id: str,
 ) -> str:
+    # The client counts as used from now on: it is kept past the 24 hours after which an
+    # unused registration is deleted (clients.py).
+    if not await store.mark_client_used(tx, client.id, rt.clock.now()):
+        raise OAuthError(
+            "this application is no longer registered",
+            "connect it again from the application",
+            code="invalid_client",
+        )
     raw = secrets.token_urlsafe(32)
     await store.insert_code(
         tx,

@@ -14,6 +14,31 @@ async def insert_client(tx: Tx, client_id: str, name: str, redirect_uris: str, n
     )
 
 
+async def mark_client_used(tx: Tx, client_id: str, now: int) -> bool:
+    """Record that an authorization code was issued to the client (the first time only); False
+    when the client is gone."""
+    changed = await tx.execute(
+        "UPDATE oauth_clients SET used_at = COALESCE(used_at, ?) WHERE id = ?", (now, client_id)
+    )
+    return changed == 1
+
+
+async def purge_unused_clients(tx: Tx, registered_before: int, limit: int) -> int:
+    """Delete at most `limit` clients registered before `registered_before` that were never
+    used (no code was ever issued to them), oldest first; returns how many. A client with a
+    code or a grant is never deleted here, whatever its used_at says: that would cascade to
+    the grant and cut a connector off."""
+    return await tx.execute(
+        "DELETE FROM oauth_clients WHERE id IN ("
+        "SELECT k.id FROM oauth_clients k WHERE k.used_at IS NULL AND k.created_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.client_id = k.id)"
+        " AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = k.id)"
+        " ORDER BY k.created_at LIMIT ?)"
+        " AND used_at IS NULL",
+        (registered_before, limit),
+    )
+
+
 async def client(conn: Conn, client_id: str) -> Row | None:
     """(id, name, redirect_uris JSON) or None."""
     return await conn.one(

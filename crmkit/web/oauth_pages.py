@@ -3,6 +3,11 @@
 Step 1 email -> step 2 the emailed code (the same code rules and rate limits as /auth) ->
 step 3 choose a workspace -> step 4 approve or deny. The signed flow state rides in each form;
 a CSRF cookie ties it to the browser that started it.
+
+A bad authorize request (unknown client, unregistered redirect URI, bad response_type, PKCE,
+state or resource) is answered with crmkit's own error page (400, the sign-in page's headers),
+never a redirect: only what the person decided on the page (deny, or an approval that failed)
+is sent back to the client's redirect URI with error=.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from crmkit.oauth.flow import (
     Flow,
     FlowRefused,
     PageError,
-    RedirectError,
     back_to_client,
     open_sealed,
     seal,
@@ -43,9 +47,8 @@ async def authorize_get(call: Call) -> Response:
     try:
         client, flow = await start(call.rt, query, cookie)
     except PageError as exc:
+        # Before the person acted, every refusal is this page, never a redirect (flow.start).
         return pages.error_page(exc.message)
-    except RedirectError as exc:
-        return _redirect(exc.location)
     response = pages.email_page(client.name, seal(call.rt, flow))
     response.set_cookie(
         COOKIE,
