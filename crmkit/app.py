@@ -73,11 +73,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
     return application
 
 
+# Libraries whose INFO lines carry URLs, query strings and all (httpx: "HTTP Request: DELETE
+# .../workspaces/w_...?code=654321"): a URL reaches the log only through the access log's
+# masking (web/edge.py, masked_target), so these speak from WARNING up.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_logging() -> None:
     """What `crmkit serve` logs: INFO and up, one line each, to stderr."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def prepare_database(settings: Settings) -> None:

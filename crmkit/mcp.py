@@ -391,5 +391,15 @@ class McpEndpoint:
         async with httpx.AsyncClient(
             transport=transport, base_url=self.rt.settings.public_url
         ) as http:
-            reply = await http.request(method, path, headers=headers, content=content)
+            request = http.build_request(method, path, headers=headers, content=content)
+            # Straight to the transport, not through http.send(): send() logs every URL it
+            # calls on httpx's INFO logger, query and all (`?code=654321`, `?confirm=...`),
+            # past the access log's masking. The app's own access log records this request,
+            # masked (web/edge.py). Nothing send() adds is wanted here: no redirect is
+            # followed, no cookie or auth kept between calls.
+            reply = await transport.handle_async_request(request)
+            try:
+                await reply.aread()
+            finally:
+                await reply.aclose()
         return reply.status_code, reply.text

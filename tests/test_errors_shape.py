@@ -85,7 +85,7 @@ async def test_control_characters_echoed_in_an_error_are_escaped(api: Any) -> No
     text = await api.request("GET", path, token)
     assert text.status_code == 404
     assert text.text.isascii() and all(ch == "\n" or ch.isprintable() for ch in text.text)
-    assert "c_\\x00\\x1b[31mabc\\tx\\x7f\\u202e" in text.text.splitlines()[0]
+    assert "c_\\u0000\\u001b[31mabc\\tx\\u007f\\u202e" in text.text.splitlines()[0]
     js = await api.request("GET", path, token, headers=JSON)
     assert "c_\x00\x1b[31mabc\tx\x7f\u202e" in js.json()["error"]["message"]
     # A backslash is escaped too: a literal "\x1b" cannot pass for an escaped ESC.

@@ -169,6 +169,10 @@ async def test_reminders_page_soonest_first_ties_by_id(api, token, clock):
     assert keys == sorted(keys), "soonest first, ties by id"
     overdue = [r["overdue"] for r in rows]
     assert overdue == sorted(overdue, reverse=True), "overdue ones lead"
+    # Both kinds are there (days -2 and -1 are past, 0 is now and +1 ahead), and each row's
+    # flag says whether its time has passed.
+    assert True in overdue and False in overdue
+    assert overdue == [r["follow_up_at"] < iso(now) for r in rows]
 
 
 # --- the text form: total first, next last ----------------------------------------------------

@@ -34,14 +34,34 @@ def test_iso_shows_what_is_no_whole_second_in_range_as_stored(stored: object, sh
     assert iso(stored) == shown
 
 
-@given(st.text(max_size=40))
+# The characters text never shows raw (values.ESCAPED: Unicode's Cc, Cf, Zl and Zp), a few of
+# each kind: C0 and C1 controls, bidi overrides and isolates, zero-width characters, a format
+# character past U+FFFF, the line and paragraph separators.
+_ESCAPED_SAMPLES = (
+    "\t\n\r\x1b\x7f\x85\x9b\u00ad\u200b\u200e\u202e\u2066\u2069\ufeff\U000e0041\u2028\u2029"
+)
+
+
+@given(
+    st.text(
+        st.sampled_from('ab "=\\' + _ESCAPED_SAMPLES) | st.characters(exclude_categories=["Cs"]),
+        max_size=40,
+    )
+)
 def test_any_value_stays_on_one_line(value: str) -> None:
+    import unicodedata
+
     line = record_line({"handle": "contact/c_x", "name": value, "tags": [value, "b"]})
     assert len(line.splitlines()) == 1
     assert line.startswith("contact/c_x")
+    raw = [c for c in line if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+    assert raw == [], "text never shows these raw"
 
 
-@given(st.text(max_size=40) | st.sampled_from(["", " ", "a b", "\u00a0", "\u2028", "\x85", "x=y"]))
+@given(
+    st.text(max_size=40)
+    | st.sampled_from(["", " ", "a b", "\u00a0", "\u2028", "\x85", "x=y", "\u202e", "\x9b"])
+)
 def test_the_fast_no_quote_check_agrees_with_the_pattern(value: str) -> None:
     from crmkit.render.values import NEEDS_QUOTE, plain
 
@@ -57,7 +77,8 @@ def _json_text(value: object) -> str:
 # Mostly the characters that decide quoting, so that whole columns often need none, or only
 # plain quotes, and single values break those patterns.
 _text = st.text(
-    st.sampled_from('ab =,"\\\u00e9\n') | st.characters(exclude_categories=["Cs"]), max_size=12
+    st.sampled_from('ab =,"\\\u00e9' + _ESCAPED_SAMPLES) | st.characters(exclude_categories=["Cs"]),
+    max_size=12,
 )
 _scalar = st.one_of(st.none(), _text, st.integers(-(2**40), 2**40), st.booleans())
 
@@ -150,6 +171,8 @@ def _assert_lines_equal_the_generic_renderer(rows: list[tuple[object, ...]]) -> 
         (["ok", "tab\there"], [[""], ["fine"]]),
         (["Ann Lee", "back\\slash"], [["sp ace"], ["back\\slash"]]),
         (["\u00e9t\u00e9", "\u2028", "x"], [["\u2028"], ["a"], [1, "b"]]),
+        (["Ann Lee", "Eve\u202e", "Bo Li"], [["a"], ["t\u200b"], ["b"]]),  # one escape among
+        (["plain", "x\x9b", "y"], [["a\u2066b"], ["c"], ["d\U000e0041"]]),  # bare ones
     ],
 )
 def test_each_column_shortcut_agrees_with_the_generic_renderer(

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -166,42 +167,70 @@ SLOW_READ = (
 
 
 async def test_a_read_past_its_budget_moves_to_the_reader_thread(db: Database) -> None:
+    """Where each read ran, told by the Database's counters. No read here depends on how fast
+    the machine runs it: a budget already spent (-1 s) is over at SQLite's first progress check
+    (every 4,000 steps), an endless one never; a read too short for one check stays on the
+    loop whatever the budget."""
+    db.inline_budget = -1.0
+    db.slow_for = float("inf")
     assert await db.one("SELECT count(*) FROM meta") is not None
-    assert (db.reads_inline, db.reads_offloaded) == (1, 0)
+    assert (db.reads_inline, db.reads_offloaded, db.reads_interrupted) == (1, 0, 0)
     # Interrupted on the loop, answered in full on the thread: the same rows, nothing lost.
     assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
-    assert (db.reads_inline, db.reads_offloaded) == (1, 1)
+    assert (db.reads_inline, db.reads_offloaded, db.reads_interrupted) == (1, 1, 1)
     # Remembered: the next run of that statement goes to the thread without trying the loop.
+    db.inline_budget = float("inf")  # the loop would finish it now: it is not tried
     assert db._read_on_loop(SLOW_READ, ()) is None
     assert await db.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
-    assert (db.reads_inline, db.reads_offloaded) == (1, 2)
-    assert db.reads_interrupted == 1
+    assert (db.reads_inline, db.reads_offloaded, db.reads_interrupted) == (1, 2, 1)
     # Not for ever: once `slow_for` has passed, the loop gets another try.
-    brief = Database(db.path, slow_for=0.0)
+    brief = Database(db.path, slow_for=0.0, inline_budget=-1.0)
     await brief.open()
     try:
         for _ in range(2):
             assert await brief.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
-        assert (brief.reads_interrupted, brief.reads_offloaded) == (2, 2)
+        assert (brief.reads_interrupted, brief.reads_offloaded, brief.reads_inline) == (2, 2, 0)
     finally:
         await brief.close()
-    # A generous budget keeps the same read on the loop.
-    roomy = Database(db.path, inline_budget=60.0)
+    # A budget that never runs out keeps the same read on the loop.
+    roomy = Database(db.path, inline_budget=float("inf"))
     await roomy.open()
     try:
         assert await roomy.one(SLOW_READ) == (200000, 200000 * 200001 // 2)
-        assert (roomy.reads_inline, roomy.reads_offloaded) == (1, 0)
+        assert (roomy.reads_inline, roomy.reads_offloaded, roomy.reads_interrupted) == (1, 0, 0)
     finally:
         await roomy.close()
 
 
+def test_the_read_budget_is_a_deadline() -> None:
+    """What the progress check asks: has the read's deadline passed? (The budget itself is
+    time; the test above sets it so that the answer never depends on the machine.)"""
+    db = Database(":memory:")
+    db._deadline = time.perf_counter() - 1.0
+    assert db._over_budget()
+    db._deadline = time.perf_counter() + 3600.0
+    assert not db._over_budget()
+
+
+async def gate_on_readers(db: Database) -> tuple[threading.Event, threading.Event]:
+    """`gate()` on every reader thread's connection: it sets `entered`, then holds its thread
+    until `gate` is set (at most 30 s, so that a failing test cannot hang)."""
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold() -> int:
+        entered.set()
+        return int(gate.wait(30))
+
+    for reader in db._readers:
+        await reader.create_function("gate", 0, hold)
+    return gate, entered
+
+
 async def test_slow_reads_run_side_by_side_on_the_reader_threads(db: Database) -> None:
     # `gate()` holds its reader thread until released: a second read must not queue behind it.
-    gate = threading.Event()
-    for reader in db._readers:
-        await reader.create_function("gate", 0, lambda: int(gate.wait(30)))
+    gate, entered = await gate_on_readers(db)
     held = asyncio.create_task(db._read_on_thread("SELECT gate()", ()))
-    await asyncio.sleep(0)  # let it start: it now holds the first thread
+    assert await asyncio.to_thread(entered.wait, 30)  # it now holds the first thread
     assert db._busy[0] == 1
     assert await db._read_on_thread("SELECT 2", ()) == [(2,)]
     assert not held.done()  # answered while the first read still held its thread
@@ -240,13 +269,10 @@ async def test_a_page_is_read_on_the_loop_when_idle_and_packed_on_a_thread_when_
     assert [list(r) for r in await db.many(sql, width=2)] == expected
     assert (db.reads_inline, db.reads_packed) == (inline + 1, 0)
     # While another page waits on a thread, the next one goes to a thread too, packed.
-    gate = threading.Event()
-    for reader in db._readers:
-        await reader.create_function("gate", 0, lambda: int(gate.wait(30)))
+    gate, entered = await gate_on_readers(db)
     db.idle_turn = 0.0  # this one to a thread whatever the loop
     held = asyncio.create_task(db.many("SELECT gate() ORDER BY 1", width=1))
-    await asyncio.sleep(0)  # its turn of the loop
-    await asyncio.sleep(0)  # now it waits on the thread
+    assert await asyncio.to_thread(entered.wait, 30)  # it now waits on the thread
     assert db._packing == 1
     db.idle_turn = 60.0
     assert await db.many(sql, width=2) == expected

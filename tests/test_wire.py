@@ -201,19 +201,24 @@ async def test_wrong_types_are_400(api: Any) -> None:
 
 
 async def test_nul_bytes_and_huge_integers_are_400(api: Any) -> None:
+    # Each case with the code it must get and what its message must name.
     cases = [
-        b'{"email": "jane\\u0000@acme.com"}',
-        b'{"email": "jane@acme.com", "e\\u0000": 1}',
-        b'{"email": 9223372036854775808}',
-        b'{"email": -9223372036854775809}',
-        b'{"email": 18446744073709551616}',
-        b'{"email": 1' + b"0" * 400 + b"}",
-        b'{"email": "jane@acme.com", "x": [1, {"y": 9223372036854775808}]}',
+        (b'{"email": "jane\\u0000@acme.com"}', "invalid_field", "email contains a NUL"),
+        (b'{"email": "jane@acme.com", "e\\u0000": 1}', "invalid_field", "contains a NUL"),
+        (b'{"email": 9223372036854775808}', "invalid_field", "email is out of range"),
+        (b'{"email": -9223372036854775809}', "invalid_field", "email"),
+        (b'{"email": 18446744073709551616}', "invalid_field", "email"),
+        (b'{"email": 1' + b"0" * 400 + b"}", "invalid_json", "not valid JSON"),
+        (
+            b'{"email": "jane@acme.com", "x": [1, {"y": 9223372036854775808}]}',
+            "invalid_field",
+            "x[1].y is out of range",
+        ),
     ]
-    for raw in cases:
+    for raw, code, named in cases:
         r = await api.post("/auth/request", content=raw)
         assert r.status_code == 400, (raw, r.text)
-        assert_error(r, 400, r.text.split(":")[1].strip())
+        assert named in assert_error(r, 400, code)["message"], (raw, r.text)
     # Deep nesting that orjson accepts (< 1024 levels) must not reach Python's recursion limit.
     for depth in (33, 1000):
         raw = b'{"email": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"

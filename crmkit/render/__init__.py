@@ -254,11 +254,12 @@ def error_body(err: CrmError, *, as_json: bool) -> tuple[bytes, str]:
         payload: dict[str, Any] = {"code": err.code, "message": err.message, "hint": err.hint}
         payload.update(err.extra)
         return orjson.dumps({"error": payload}), JSON
+    # Every part through `one_line`, the escaping record and meta lines share (values.escape).
     lines = [
-        "error: %s: %s" % (err.code, one_line(err.message)),
+        "error: %s: %s" % (one_line(err.code), one_line(err.message)),
         "hint: %s" % one_line(err.hint),
     ]
-    lines.extend("%s: %s" % (k, one_line(v)) for k, v in err.extra.items())
+    lines.extend("%s: %s" % (one_line(k), one_line(v)) for k, v in err.extra.items())
     return ("\n".join(lines) + "\n").encode(), TEXT
 
 

@@ -1,13 +1,21 @@
 """One value, and one record's line, as the text grammar writes them (DESIGN.md section 2).
 
 A value is written bare when it can be (`stage=lead`) and double-quoted with escapes when it
-holds a space, `"`, `=`, `\\` or anything that is not printable: a line must never be split,
+holds a space, `"`, `=`, `\\` or a character text never shows raw: a line must never be split,
 or a pair faked, by the data it carries.
+
+What text never shows raw, and how it shows it instead, is decided in one place (`escape`),
+for record lines, meta lines, error lines and their `key: value` lines alike: every character
+of the Unicode categories Cc (C0 and C1 controls: a CSI U+009B drives a terminal as ESC [
+does), Cf (format characters: bidi overrides and isolates, zero-width characters, the BOM),
+Zl and Zp (line and paragraph separators), written as `\\u202e`. JSON replies carry the true
+value.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,16 +23,70 @@ import orjson
 
 Data = Mapping[str, Any]
 
-NEEDS_QUOTE = re.compile(r'[\s"=\\\x00-\x1f\x7f]')
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# Also the characters Unicode (and Python's str.splitlines) treat as line breaks: a value must
-# never look like the start of another line to a reader that splits on them.
-_ESCAPE_RE = re.compile('["\\\\\x00-\x1f\x7f\x85\u2028\u2029]')
+ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Unicode has placed characters of these categories in planes 0, 1 and 14 only; scanning just
+# those takes a sixth of the time of all 17 (~50 ms at import). tests/test_text_escapes.py
+# scans every plane and fails if a newer Unicode puts one elsewhere.
+ESCAPED_PLANES = (0, 1, 14)
 
 
-def _escape(match: re.Match[str]) -> str:
+def _escaped_characters() -> str:
+    category = unicodedata.category
+    return "".join(
+        ch
+        for plane in ESCAPED_PLANES
+        for ch in map(chr, range(plane << 16, (plane + 1) << 16))
+        if category(ch) in ESCAPED_CATEGORIES
+    )
+
+
+def _char_class(chars: str) -> str:
+    """`chars` as the inside of a regex character class: runs of code points as ranges."""
+    points = sorted(map(ord, chars))
+    parts = []
+    start = prev = points[0]
+    for n in [*points[1:], -1]:
+        if n != prev + 1:
+            parts.append(_class_char(start) + ("-" + _class_char(prev) if prev > start else ""))
+            start = n
+        prev = n
+    return "".join(parts)
+
+
+def _class_char(n: int) -> str:
+    return "\\x%02x" % n if n < 0x100 else "\\u%04x" % n if n < 0x10000 else "\\U%08x" % n
+
+
+ESCAPED = _escaped_characters()  # every character text output never shows raw
+_ESCAPED_CLASS = _char_class(ESCAPED)
+
+NEEDS_QUOTE = re.compile('[\\s"=\\\\' + _ESCAPED_CLASS + "]")
+_IN_QUOTES = re.compile('["\\\\' + _ESCAPED_CLASS + "]")  # what a quoted value escapes
+_IN_LINE = re.compile("[\\\\" + _ESCAPED_CLASS + "]")  # what a meta or error line escapes
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_one(match: re.Match[str]) -> str:
     ch = match.group(0)
-    return _ESCAPES.get(ch) or "\\u%04x" % ord(ch)
+    short = _SHORT.get(ch)
+    if short is not None:
+        return short
+    n = ord(ch)
+    if n < 0x10000:
+        return "\\u%04x" % n
+    n -= 0x10000  # past U+FFFF, as JSON writes one: the UTF-16 surrogate pair
+    return "\\u%04x\\u%04x" % (0xD800 + (n >> 10), 0xDC00 + (n & 0x3FF))
+
+
+def escape(s: str, *, quoted: bool = False) -> str:
+    """`s` as text output writes it: every character of `ESCAPED` as an escape (`\\n`, `\\r`,
+    `\\t`, else `\\u` and four hex digits, as JSON writes it: `\\u202e`, `\\u009b`), and `\\`
+    as `\\\\`, so that the text `\\u202e` cannot pass for an escaped character. Inside a
+    quoted value (`quoted`), `"` as `\\"` too. The one place that decides what is escaped and
+    how; record, meta and error lines all go through it."""
+    if s.isprintable() and "\\" not in s and (not quoted or '"' not in s):
+        return s  # nothing of ESCAPED is printable: the usual text costs one check
+    return (_IN_QUOTES if quoted else _IN_LINE).sub(_escape_one, s)
 
 
 def text_value(value: Any) -> str:
@@ -36,15 +98,13 @@ def text_value(value: Any) -> str:
         return str(value)
     if isinstance(value, list | tuple):
         items = [text_value(v) for v in value]
-        if all(v and "," not in v and not NEEDS_QUOTE.search(v) for v in items):
+        if all("," not in v and plain(v) for v in items):
             return ",".join(items)
         return quote(orjson.dumps(list(value)).decode())
     if isinstance(value, dict):
         return quote(orjson.dumps(value).decode())
     s = str(value)
-    if s and not NEEDS_QUOTE.search(s):
-        return s
-    return quote(s)
+    return s if plain(s) else quote(s)
 
 
 def stored_json(raw: Any) -> Any:
@@ -65,12 +125,12 @@ def plain(s: str) -> bool:
 
 
 def quote(s: str) -> str:
-    return '"' + _ESCAPE_RE.sub(_escape, s) + '"'
+    return '"' + escape(s, quoted=True) + '"'
 
 
 def key_text(key: str) -> str:
     # Custom keys are user data: keep them from breaking the line or faking a new pair.
-    return key if key and not NEEDS_QUOTE.search(key) else quote(key)
+    return key if plain(key) else quote(key)
 
 
 def pair_text(key: str, value: Any) -> str | None:
@@ -107,28 +167,11 @@ def record_line(data: Data) -> str:
     return " ".join(parts)
 
 
-_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-# The other control characters: a path or value echoed in an error must not reach a terminal
-# raw (an escape sequence) or hide in the line (a NUL), so they are written as escapes.
-# Bidi controls and zero-width characters too: an echoed path must read as it was sent.
-_CONTROLS = re.compile(
-    "[\\\\\x00-\x09\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
-)
-
-
-def _control_escape(match: re.Match[str]) -> str:
-    ch = match.group(0)
-    if ch == "\t":
-        return "\\t"
-    if ch == "\\":  # so that a literal "\x1b" in a path cannot pass for an escaped ESC
-        return "\\\\"
-    return "\\x%02x" % ord(ch) if ord(ch) < 0x100 else "\\u%04x" % ord(ch)
-
-
 def one_line(s: str) -> str:
-    """Text for a meta or error line: line breaks become spaces, other control characters
-    escapes."""
-    return _CONTROLS.sub(_control_escape, _LINE_BREAKS.sub(" ", s))
+    """Text for a meta or error line, escaped as `escape` says: a line break in it is written
+    `\\n`, so the line stays one line, and no control or format character reaches the
+    reader raw."""
+    return escape(s)
 
 
 def meta_line(text: str) -> str:

@@ -64,6 +64,15 @@ def redact_query(query: str) -> str:
     return "&".join(pairs)
 
 
+def masked_target(path: str, query: str) -> str:
+    """A request's path and query as every log line shows them: the path percent-encoded
+    again (`log_path`), the query as sent but for the values of secret keys (`redact_query`).
+    The one masking function: whatever logs a URL, or the part of one after the host, logs
+    this."""
+    query = redact_query(query)
+    return log_path(path) + ("?" + query if query else "")
+
+
 def _new_request_id() -> str:
     """16 hex digits to tell requests apart in logs. They guard nothing, so Python's own
     generator serves (seeded afresh in each worker, a new interpreter); the system's is a
@@ -125,13 +134,11 @@ class Edge:
                 if status_holder["status"] is None:
                     await self._send_error(scope, send_with_id, internal_error(request_id))
         if self.access_log_enabled:
-            query = redact_query(scope.get("query_string", b"").decode("latin-1"))
             access_log.info(
-                '%s "%s %s%s" %s %.1fms id=%s',
+                '%s "%s %s" %s %.1fms id=%s',
                 (scope.get("client") or ("-",))[0],
                 scope["method"],
-                log_path(scope["path"]),
-                "?" + query if query else "",
+                masked_target(scope["path"], scope.get("query_string", b"").decode("latin-1")),
                 status_holder["status"],
                 (time.perf_counter() - started) * 1000,
                 request_id,
