@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import TEST_SECRET
 from teams_util import audit_actions, create_workspace, error, ids, invite, snapshot
 
 from crmkit import cli
@@ -55,7 +56,7 @@ async def test_members_cap_counts_pending_invites(api):
     assert r.status_code == 201, r.text
 
 
-async def test_workspaces_owned_cap_and_the_plan_command(api, db_path):
+async def test_workspaces_owned_cap_and_the_plan_command(api, db_path, monkeypatch):
     ann = await api.sign_in("ann@acme.com")
     home, _ = await ids(api, ann)
     await create_workspace(api, ann, "Second")
@@ -82,6 +83,7 @@ async def test_workspaces_owned_cap_and_the_plan_command(api, db_path):
     assert "usage/workspaces used=2 limit=2" in r.text
 
     # The operator moves Ann's workspace to the team plan: its caps apply at once.
+    monkeypatch.setenv("CRMKIT_SECRET_KEY", TEST_SECRET)  # as the app has it (PostgreSQL)
     code = await asyncio.to_thread(cli.main, ["plan", f"workspace/{home}", "team", "--db", db_path])
     assert code == 0
     row = await api.rt.db.one("SELECT plan FROM workspaces WHERE id = ?", (home,))
@@ -95,7 +97,8 @@ async def test_workspaces_owned_cap_and_the_plan_command(api, db_path):
     assert r.status_code == 201, r.text
 
 
-async def test_plan_command_refuses_unknown_plans_and_workspaces(api, db_path, capsys):
+async def test_plan_command_refuses_unknown_plans_and_workspaces(api, db_path, capsys, monkeypatch):
+    monkeypatch.setenv("CRMKIT_SECRET_KEY", TEST_SECRET)  # as the app has it (PostgreSQL)
     ann = await api.sign_in("ann@acme.com")
     home, _ = await ids(api, ann)
     assert await asyncio.to_thread(cli.main, ["plan", home, "gold", "--db", db_path]) == 2

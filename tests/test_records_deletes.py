@@ -52,7 +52,7 @@ async def test_two_step_delete_with_activities(api, token, plural):
     assert await count(api.rt.db, "activities", "target_id = ?", (bare(rec["handle"]),)) == 0
     assert await count(api.rt.db, "activities", "target_id = ?", (bare(other["handle"]),)) == 1
     if api.rt.db.dialect.name == "sqlite":  # PostgreSQL keeps the search text on the row
-        assert await count(api.rt.db, plural + "_fts") == 1  # its search row went too
+        assert await count(api.rt.db, plural + "_words") == 1  # its search row went too
     r = await api.json(
         "GET", f"/audit?target={rec['handle']}&action={rec['handle'].split('/')[0]}.delete", token
     )

@@ -282,7 +282,7 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
 
     q = " ".join(query.split()).lower()
     qwords = words(q) or [q]
-    score, params = _score(S.CONTACT, q, qwords, "t")
+    score, params = _score(S.CONTACT, q, qwords)
     hay = (
         "lower(coalesce(name, '')) || ' ' || lower(coalesce(email, ''))"
         " || ' ' || lower(coalesce(phone, ''))"
@@ -290,15 +290,15 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
     by_lower = (
         "(CASE WHEN lower(coalesce(name, '')) = ? OR lower(coalesce(email, '')) = ? THEN 0"
         " WHEN substr(lower(coalesce(name, '')), 1, ?) = ? THEN 1"
-        " WHEN %s THEN 2 ELSE 3 END) * %d + t.rowid"
+        " WHEN %s THEN 2 ELSE 3 END) * %d - contacts.seq"
         % (" AND ".join("instr(%s, ?) > 0" % hay for _ in qwords), TIER)
     )
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE TABLE t (name TEXT, email TEXT, phone TEXT)")
-    db.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
-    new = db.execute(f"SELECT {score} FROM t ORDER BY rowid", params).fetchall()
+    db.execute("CREATE TABLE contacts (seq INTEGER PRIMARY KEY, name TEXT, email TEXT, phone TEXT)")
+    db.executemany("INSERT INTO contacts (name, email, phone) VALUES (?, ?, ?)", rows)
+    new = db.execute(f"SELECT {score} FROM contacts ORDER BY seq", params).fetchall()
     old = db.execute(
-        f"SELECT {by_lower} FROM t ORDER BY rowid", [q, q, len(qwords[0]), qwords[0], *qwords]
+        f"SELECT {by_lower} FROM contacts ORDER BY seq", [q, q, len(qwords[0]), qwords[0], *qwords]
     ).fetchall()
     assert new == old
 
@@ -335,65 +335,63 @@ async def test_a_full_window_makes_the_total_a_lower_bound_and_says_so(api, toke
 
 
 @pytest.mark.sqlite_only
-async def test_an_index_from_before_0007_is_rebuilt_newest_first(api, token, people):
-    """A database whose search rows are keyed the old way (by seq, with the workspace in the
-    row, as 0002 made them) is rebuilt by 0007: keyed by the negated seq, finding the same
-    records in the same order, and a deleted record still takes its row along."""
-    import aiosqlite
-
-    from crmkit.store.sqlite.schema import _statements, migrate, migration_files
-
-    db = api.rt.db
-    before = {
-        q: (await api.json("GET", f"/{plural}?search={q}", token)).json()
-        for plural, q in (("contacts", "acme"), ("contacts", "jonathn"), ("deals", "renewal"))
-    }
-    old_sql = next(sql for v, _, sql in migration_files() if v == 2)
-    old_fts = [s for s in _statements(old_sql) if "_fts" in s]
-    assert len(old_fts) == 6  # three tables and their three delete triggers
-    async with db.write() as tx:
-        for table in ("contacts", "companies", "deals"):
-            rows = await tx.all(
-                "SELECT r.seq, r.workspace_id, f.body FROM %s_fts f JOIN %s r"
-                " ON r.seq = -f.rowid" % (table, table)
-            )
-            assert rows
-            await tx.execute("DROP TRIGGER %s_fts_delete" % table)
-            await tx.execute("DROP TABLE %s_fts" % table)
-            [create_table] = [s for s in old_fts if f"CREATE VIRTUAL TABLE {table}_" in s]
-            await tx.execute(create_table)
-            await tx.executemany(
-                "INSERT INTO %s_fts (rowid, ws, body) VALUES (?, ?, ?)" % table, rows
-            )
-        for trigger in (s for s in old_fts if "CREATE TRIGGER" in s):
-            await tx.execute(trigger)
-        await tx.execute("DELETE FROM schema_migrations WHERE version = 7")
-
-    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
-        assert await migrate(conn) == ["0007_search_newest_first.sql"]
-    for q, body in before.items():
-        plural = "deals" if q == "renewal" else "contacts"
-        assert (await api.json("GET", f"/{plural}?search={q}", token)).json() == body
-    keys = await db.all(
-        "SELECT f.rowid, c.seq FROM contacts_fts f JOIN contacts c ON c.seq = -f.rowid"
-    )
-    assert len(keys) == len(await db.all("SELECT seq FROM contacts")) and all(
-        k < 0 for k, _ in keys
-    )
-    first = body["data"][0]["handle"].split("/")[1]
-    r = await api.json("DELETE", f"/deals/{first}", token)
-    await api.delete(f"/deals/{first}?confirm={r.json()['error']['confirm']}", token)
-    assert (await api.json("GET", "/deals?search=renewal", token)).json()["data"] == []
-    assert (await db.one("SELECT count(*) FROM deals_fts"))[0] == 0
-
-
-async def test_a_phone_with_separators_is_found_by_its_digits(api, token):
-    """An agent holding +14155550100 (E.164) or 4155550100 finds "+1 (415) 555-0100"; rows
-    indexed before this rule get the digits from migration 0012."""
+async def test_migration_0016_moves_search_into_the_workspace(api, token, people):
+    """A database from before 0016 (one trigram index for every workspace, no search columns,
+    word-index rows without trigram tokens) finds the same records in the same order after
+    it, by either path, and a deleted record still takes its activities along."""
     import aiosqlite
 
     from crmkit.store.sqlite.schema import migrate
 
+    db = api.rt.db
+    queries = [
+        ("contacts", "acme"),  # the word path
+        ("contacts", "jonathn"),  # a typo
+        ("contacts", "acme&stage=lead"),  # a filter: the trigram path
+        ("contacts", "jo"),  # a word too short for a trigram
+        ("deals", "renewal"),
+    ]
+    before = {
+        q: (await api.json("GET", f"/{plural}?search={q}", token)).json() for plural, q in queries
+    }
+    assert all(body["data"] for body in before.values())
+    # As 0015 left a database: the trigram tables and their triggers, no search columns, the
+    # word index without trigram tokens (here: empty), no workspace index.
+    async with db.write() as tx:
+        for table in ("contacts", "companies", "deals"):
+            await tx.execute(f"DROP TRIGGER {table}_activities_delete")
+            await tx.execute(f"DROP INDEX {table}_by_workspace")
+            await tx.execute(
+                f"CREATE VIRTUAL TABLE {table}_fts USING fts5(body, tokenize='trigram',"
+                " columnsize=0)"
+            )
+            await tx.execute(
+                f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN"
+                f" DELETE FROM {table}_fts WHERE rowid = -old.seq;"
+                " DELETE FROM activities WHERE target_id = old.id; END"
+            )
+            await tx.execute(f"ALTER TABLE {table} DROP COLUMN search_text")
+            await tx.execute(f"ALTER TABLE {table} DROP COLUMN search_fold")
+            await tx.execute(f"DELETE FROM {table}_words")
+        await tx.execute("DELETE FROM schema_migrations WHERE version = 16")
+    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
+        await conn.execute("PRAGMA foreign_keys = ON")
+        assert await migrate(conn) == ["0016_search_by_workspace.sql"]
+    await db._reopen_readers()  # the loop's reader saw the old schema
+    for plural, q in queries:
+        assert (await api.json("GET", f"/{plural}?search={q}", token)).json() == before[q], q
+    tables = await db.dialect.tables(db)
+    assert not any(name.endswith("_fts") for name in tables)
+    assert {"search_text", "search_fold"} <= set(tables["contacts"])
+    first = before["renewal"]["data"][0]["handle"].split("/")[1]
+    await api.post(f"/deals/{first}/activities", token, json={"kind": "note", "body": "x"})
+    r = await api.json("DELETE", f"/deals/{first}", token)
+    await api.delete(f"/deals/{first}?confirm={r.json()['error']['confirm']}", token)
+    assert (await db.one("SELECT count(*) FROM activities WHERE target_id = ?", (first,)))[0] == 0
+
+
+async def test_a_phone_with_separators_is_found_by_its_digits(api, token):
+    """An agent holding +14155550100 (E.164) or 4155550100 finds "+1 (415) 555-0100"."""
     made = await create(api, token, "contacts", {"name": "Dialed", "phone": "+1 (415) 555-0100"})
     plain = await create(api, token, "contacts", {"name": "Plain", "phone": "+15550199"})
     queries = ("4155550100", "14155550100", "%2B14155550100", "5550100", "555-0100")
@@ -409,21 +407,3 @@ async def test_a_phone_with_separators_is_found_by_its_digits(api, token):
     assert (await api.json("GET", "/contacts?search=15550199", token)).json()["data"][0][
         "handle"
     ] == plain["handle"]
-    if api.rt.db.dialect.name != "sqlite":
-        return  # what follows is SQLite's migration 0012
-    # As a database from before 0012 indexed it: without the digits.
-    db = api.rt.db
-    async with db.write() as tx:
-        await tx.execute(
-            "UPDATE contacts_fts SET body = 'Dialed +1 (415) 555-0100' WHERE rowid = -(SELECT seq"
-            " FROM contacts WHERE name = 'Dialed')"
-        )
-        await tx.execute("DELETE FROM schema_migrations WHERE version = 12")
-    assert (await api.json("GET", "/contacts?search=4155550100", token)).json()["data"] == []
-    bodies = await db.all("SELECT body FROM contacts_fts ORDER BY rowid")
-    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
-        assert await migrate(conn) == ["0012_phone_digits.sql"]
-    assert await found() == [[made["handle"]]] * len(queries)
-    after = await db.all("SELECT body FROM contacts_fts ORDER BY rowid")
-    changed = [(b, a) for (b,), (a,) in zip(bodies, after, strict=True) if a != b]
-    assert changed == [("Dialed +1 (415) 555-0100", "Dialed +1 (415) 555-0100 14155550100")]

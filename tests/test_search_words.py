@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 
-import aiosqlite
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +13,6 @@ from crmkit import query
 from crmkit import spec as S
 from crmkit.records.listing import sign_cursor
 from crmkit.store.sqlite import search
-from crmkit.store.sqlite.schema import migrate
 from tests.records_util import create
 from tests.search_util import EVERYTHING, walk
 
@@ -299,29 +297,6 @@ async def test_a_full_window_on_the_word_path(api, token, paths):
     assert await words_only(api, token, paths, "contacts", "oldest") == [oldest["handle"]]
 
 
-async def test_migration_0013_backfills_the_word_index(api, token, paths, mixed):
-    db = api.rt.db
-    queries = [("contacts", q) for q in ("katherine", "widgets", "procurement", "jonathan")]
-    queries += [("companies", "widgets"), ("deals", "renewal")]
-    before = {q: await words_only(api, token, paths, *q) for q in queries}
-    assert mixed["bob"] in before["contacts", "widgets"]  # by its company's name
-    async with db.write() as tx:
-        for table in ("contacts", "companies", "deals"):
-            await tx.execute(f"DROP TRIGGER {table}_words_delete")
-            await tx.execute(f"DROP TABLE {table}_words")
-        await tx.execute("DELETE FROM schema_migrations WHERE version = 13")
-    async with aiosqlite.connect(db.path, isolation_level=None) as conn:
-        await conn.execute("PRAGMA foreign_keys = ON")
-        assert await migrate(conn) == ["0013_word_index.sql"]
-    for q, found in before.items():
-        assert await words_only(api, token, paths, *q) == found, q
-        await agree(api, token, paths, *q)
-    assert (await db.one("SELECT count(*) FROM contacts_words"))[0] == 12
-    r = await api.json("DELETE", f"/deals/{mixed['RENEW']}", token)
-    await api.delete(f"/deals/{mixed['RENEW']}?confirm={r.json()['error']['confirm']}", token)
-    assert (await db.one("SELECT count(*) FROM deals_words"))[0] == 4
-
-
 # Bugs found in review: these fail on 1658ecf.
 
 
@@ -397,10 +372,10 @@ async def test_words_inside_runs_longer_than_32_letters_are_found(api, token, pa
 
 
 async def test_every_search_index_merges_its_segments_by_eights(api):
-    """0013 sets FTS5's automerge to 8 on all six tables: the default (4) merged on so many
+    """0013 sets FTS5's automerge to 8 on the word index: the default (4) merged on so many
     single-row commits that a rewrite of a record's rows cost a third more."""
     for table in ("contacts", "companies", "deals"):
-        for index in ("fts", "words"):
+        for index in ("words",):
             rows = await api.rt.db.all(
                 f"SELECT v FROM {table}_{index}_config WHERE k = 'automerge'"
             )

@@ -111,7 +111,7 @@ async def list_records(
     after = decode_cursor(rt, plan, who.workspace_id)
     found, upto = None, None
     if plan.search is not None:
-        upto = after.upto if after is not None else await store.max_seq(rt.db, rs)
+        upto = after.upto if after is not None else await store.max_seq(rt.db, rs, who.workspace_id)
         found = await store.search_plan(rt.db, rs, who.workspace_id, plan, upto)
     position = None if after is None else (after.value, after.id)
     rows, total, more = await store.page(rt.db, rs, plan, who.workspace_id, position, found)

@@ -123,10 +123,12 @@ async def due(
         cap + 1,
         " + ".join(counts),
     )
+    d = db.dialect
+    order = "%s, %s" % (d.order("follow_up_at", False), d.order("id", False))
     sql = (
         "SELECT kind, id, label, follow_up_at, follow_up_note, %s FROM (%s"
-        " ORDER BY follow_up_at, id LIMIT %d) AS due ORDER BY follow_up_at, id"
-        % (total, " UNION ALL ".join(parts), limit + 1)
+        " ORDER BY %s LIMIT %d) AS due ORDER BY %s"
+        % (total, " UNION ALL ".join(parts), order, limit + 1, order)
     )
     rows = await db.many(sql, [*count_params, *params], width=6, numbers=(3,))  # follow_up_at
     return await rows_and_total(db, rows, after is None, total, count_params)

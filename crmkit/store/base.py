@@ -119,6 +119,9 @@ class Dialect(abc.ABC):
     """What differs between the backends: fragments of SQL and whole operations."""
 
     name: str
+    # Whether the backend keeps search rows apart from the records' own columns (SQLite's
+    # word index), which a bulk load must then write with `reindex_many`.
+    search_rows: bool
 
     # --- fragments ---------------------------------------------------------------------------
 

@@ -75,8 +75,8 @@ async def _columns(source: Database, target: Database, table: str) -> list[str]:
     return [c for c in have if c in want and c not in _DERIVED_COLUMNS]
 
 
-# PostgreSQL's own columns of the record tables, computed from the others.
-_DERIVED_COLUMNS = frozenset({"search_text", "search_fold", "tags_j", "custom_j"})
+# PostgreSQL's generated columns of the record tables, computed from the others.
+_DERIVED_COLUMNS = frozenset({"search_grams", "tags_j", "custom_j"})
 
 
 def _select(table: str, columns: list[str], keys: tuple[str, ...]) -> str:
@@ -116,8 +116,9 @@ async def copy(source: Database, target: Database, progress: Progress) -> list[V
                     await tx.insert_rows(table, columns, batch)
                     done += len(batch)
                     progress(table, done, totals[table])
-            for rs in S.SPECS.values():
-                await _reindex(tx, rs, progress)
+            if target.dialect.search_rows:
+                for rs in S.SPECS.values():
+                    await _reindex(tx, rs, progress)
             await _continue_numbering(tx, target)
         return await verify(snap, target, plan)
 

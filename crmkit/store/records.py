@@ -181,7 +181,11 @@ async def reindex_many(
     await tx.dialect.reindex_many(tx, rs, workspace_id, docs)
 
 
-async def max_seq(db: Database, rs: S.RecordSpec) -> int:
-    """The newest row id of a type (an index lookup): a search's first page pins its window."""
-    row = await db.one("SELECT coalesce(max(seq), 0) FROM %s" % rs.table)
+async def max_seq(db: Database, rs: S.RecordSpec, workspace_id: str) -> int:
+    """The workspace's newest row id of a type (an index lookup): a search's first page pins
+    its window there. The workspace's own, not the table's: another tenant's writes say
+    nothing here, and cost nothing."""
+    row = await db.one(
+        "SELECT coalesce(max(seq), 0) FROM %s WHERE workspace_id = ?" % rs.table, (workspace_id,)
+    )
     return int(row[0]) if row else 0

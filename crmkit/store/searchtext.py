@@ -99,6 +99,33 @@ def phone_digits(value: str) -> str | None:
     return digits if len(digits) >= 5 else None
 
 
+def fold(value: str) -> str:
+    """Text folded for substring matching, as SQLite's FTS5 trigram tokenizer folds it (what
+    the search always matched by): ASCII letters to lower case, long s and Kelvin sign to s
+    and k; other characters to their lower case where that is one character and not ASCII,
+    else as they are. One character in, one out: a word keeps its length."""
+    if value.isascii():
+        return value.lower()
+    out = []
+    for c in value:
+        if c < "\x80":
+            out.append(c.lower())
+        elif c == "\u017f":
+            out.append("s")
+        elif c == "\u212a":
+            out.append("k")
+        else:
+            low = c.lower()
+            out.append(low if len(low) == 1 and low >= "\x80" else c)
+    return "".join(out)
+
+
+def grams(folded: str) -> set[str]:
+    """Every three-character window of folded text (its trigrams): text contains a word of
+    three or more characters only if it holds every one of the word's."""
+    return {folded[i : i + 3] for i in range(len(folded) - 2)}
+
+
 def vocabulary(workspace_id: str, kind: str, body: str) -> list[tuple[str, str, str, str]]:
     """The vocabulary rows of a record's text (`document`)."""
     rows = []

@@ -165,6 +165,7 @@ class PostgresDatabase:
                     min_size=self._min if first else 1,
                     max_size=self._max,
                     server_settings=_SETTINGS,
+                    reset=_keep,
                 )
             except BaseException as exc:
                 del self._pools[loop]
@@ -228,3 +229,9 @@ class PostgresDatabase:
 
 
 _SETTINGS: dict[str, str] = {"jit": "off", "application_name": "crmkit"}
+
+
+async def _keep(conn: asyncpg.Connection) -> None:
+    """A released connection needs no reset: crmkit holds no session state on pooled ones
+    (its advisory locks end with their transactions), and asyncpg's default reset cost a
+    round trip after every statement."""

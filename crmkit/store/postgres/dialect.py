@@ -18,6 +18,7 @@ DERIVED = ("search_terms", "record_counts")
 
 class PostgresDialect(Dialect):
     name = "postgresql"
+    search_rows = False  # search_grams is generated from the copied search_fold
 
     def nocase_equals(self, column: str) -> str:
         return "lower(%s) = lower(?)" % column

@@ -1,13 +1,14 @@
 """PostgreSQL's search: the same matches, window, tiers and order as SQLite's two indexes
 (store/sqlite/search.py, words.py), from one trigram index.
 
-Each record keeps two columns, written in its own transaction:
-- `search_text`: its indexed text (searchtext.document), as SQLite's trigram index holds it;
-- `search_fold`: that text folded as SQLite's FTS5 trigram tokenizer folds it (ASCII letters,
-  the long s and the Kelvin sign to ASCII letters; other letters to their lower case where
-  that is one character and not ASCII), under a pg_trgm GIN index.
+Each record keeps, written in its own transaction: `search_text`, its indexed text
+(searchtext.document); `search_fold`, that text folded (searchtext.fold), the same columns as
+on SQLite; and, generated from them, `search_grams`: a hash of each trigram of the folded
+text with its workspace (crmkit_grams, migration 0001), under a GIN index.
 A query word of three letters or more (or one of its typo alternatives, searchtext.typo_terms)
-matches as a substring of `search_fold`, folded the same way; a shorter one as a substring of
+matches as a substring of `search_fold`, folded the same way: the GIN index finds the rows
+holding every one of its trigrams in this workspace (no other workspace's entries are ever
+read), and the substring is checked on each. A shorter word matches as a substring of
 `search_text` with ASCII letters folded (SQLite's lower(); this table's text is COLLATE "C").
 
 A search ranks the workspace's SEARCH_CANDIDATES newest matches that existed at its first
@@ -30,26 +31,6 @@ from crmkit.store.base import Database, Dialect, Row, Sql, Tx
 from crmkit.store.sql_query import SEARCH_CANDIDATES, list_columns
 
 
-def fold(value: str) -> str:
-    """Text folded as SQLite's FTS5 trigram tokenizer folds it, for ASCII query words exactly:
-    ASCII letters, long s and Kelvin sign to ASCII; other characters to their lower case when
-    that is one character and not ASCII, else as they are."""
-    if value.isascii():
-        return value.lower()
-    out = []
-    for c in value:
-        if c < "\x80":
-            out.append(c.lower())
-        elif c == "\u017f":
-            out.append("s")
-        elif c == "\u212a":
-            out.append("k")
-        else:
-            low = c.lower()
-            out.append(low if len(low) == 1 and low >= "\x80" else c)
-    return "".join(out)
-
-
 def _update_sql(rs: S.RecordSpec) -> str:
     return (
         "UPDATE %s SET search_text = ?, search_fold = ? WHERE workspace_id = ? AND seq = ?"
@@ -61,7 +42,7 @@ async def index(
     tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, parts: list[Any], replace: bool
 ) -> None:
     body = text.document(parts)
-    await tx.execute(_update_sql(rs), (body or None, fold(body) or None, workspace_id, seq))
+    await tx.execute(_update_sql(rs), (body or None, text.fold(body) or None, workspace_id, seq))
     await text.learn(tx, text.vocabulary(workspace_id, rs.kind, body))
 
 
@@ -72,7 +53,7 @@ async def reindex_many(
     rows = []
     for seq, parts in docs:
         body = text.document(parts)
-        rows.append((body or None, fold(body) or None, workspace_id, seq))
+        rows.append((body or None, text.fold(body) or None, workspace_id, seq))
     await tx.executemany(_update_sql(rs), rows)
 
 
@@ -109,9 +90,13 @@ async def plan(
             conditions.append("strpos(lower(search_text), ?) > 0")
             params.append(w)
             continue
-        options = [w, *typos.get(w, [])]
+        options = list(dict.fromkeys(text.fold(v) for v in [w, *typos.get(w, [])]))
+        conditions.append(
+            "(%s)" % " OR ".join(["search_grams @> crmkit_grams(?, ?)"] * len(options))
+        )
+        params.extend(p for o in options for p in (workspace_id, o))
         conditions.append("(%s)" % " OR ".join(["search_fold LIKE ? ESCAPE '\\'"] * len(options)))
-        params.extend(_contains(fold(v)) for v in options)
+        params.extend(_contains(o) for o in options)
     if upto is not None:
         conditions.append("seq <= ?")
         params.append(upto)

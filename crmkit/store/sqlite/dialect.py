@@ -12,6 +12,7 @@ from crmkit.store.sqlite import jsonsql, lists, search
 
 class SqliteDialect(Dialect):
     name = "sqlite"
+    search_rows = True
 
     def nocase_equals(self, column: str) -> str:
         return "%s = ? COLLATE NOCASE" % column

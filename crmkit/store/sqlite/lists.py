@@ -78,7 +78,7 @@ async def search_plan(
     if not plan.filters and not plan.explicit_sort and words.eligible(qwords, typos):
         low = searchtext.key(upto) if upto is not None else -(1 << 62)
         return words.WordSearch(rs, workspace_id, query, qwords, typos, low, long_runs)
-    return search.build(rs, query, typos, upto)
+    return search.build(rs, workspace_id, query, typos, upto)
 
 
 async def page(
@@ -295,20 +295,17 @@ def _window(
     cannot push another out of it (a skipped row), and a filter that rejects most matches
     cannot make the walk go through every match (it stops at the workspace's 1,001st).
 
-    Why this shape: the index is walked newest first (its rows are keyed by the negated seq,
-    so `ORDER BY rowid` is that order, and the one FTS5 reads fastest) and each hit looks its
-    record up by primary key (CROSS JOIN keeps that order: the other
-    one would run the full-text query once per record), where the workspace is checked.
-    Checking it on the index's own unindexed column instead cost a content-table read per
-    hit, 3.6 of a search's 11 ms."""
-    fts, t = search.table, rs.table
+    Why this shape: the word index is walked newest first (its rows are keyed by the negated
+    seq, so `ORDER BY rowid` is that order, and the one FTS5 reads fastest) and each hit looks
+    its record up by primary key (CROSS JOIN keeps that order: the other one would run the
+    full-text query once per record), where the workspace and the folded text are checked."""
+    t = rs.table
     filters = [Q.filter_sql(d, f) for f in plan.filters]
     ok = " AND ".join(sql for sql, _ in filters) or "1"
     sql = (
         "WITH cand AS MATERIALIZED (SELECT %s.seq AS seq, %s.id AS id, %s AS sort_key,"
-        " coalesce(%s, 0) AS ok FROM %s CROSS JOIN %s ON %s.seq = -%s.rowid"
-        " WHERE %s AND +%s.workspace_id = ? ORDER BY %s.rowid LIMIT %d)"
-        % (t, t, key, ok, fts, t, t, fts, search.condition, t, fts, SEARCH_CANDIDATES)
+        " coalesce(%s, 0) AS ok FROM %s WHERE %s ORDER BY %s LIMIT %d)"
+        % (t, t, key, ok, search.source, search.condition, search.order, SEARCH_CANDIDATES)
     )
     filter_params = [p for _, values in filters for p in values]
-    return sql, [*key_params, *filter_params, *search.params, workspace_id]
+    return sql, [*key_params, *filter_params, *search.params]

@@ -16,7 +16,7 @@ from crmkit.store.sqlite import words
 log = logging.getLogger("crmkit.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Migrations whose rows are computed in Python, after their SQL, in the same transaction.
-_BACKFILLS = {13: words.backfill}
+_BACKFILLS = {13: words.backfill, 16: words.rebuild}
 
 
 def migration_files(package: str = "crmkit.store.sqlite.migrations") -> list[tuple[int, str, str]]:

@@ -1,10 +1,17 @@
-"""SQLite's search index: FTS5 trigram rows (substrings) beside the word index
-(store/sqlite/words.py) and the typo vocabulary (store/searchtext.py). Written in the
+"""SQLite's search: the word index (store/sqlite/words.py), whose tokens all belong to one
+workspace, and each record's own search columns: `search_text` (its indexed text,
+searchtext.document) and `search_fold` (that text folded, searchtext.fold). Written in the
 record's own write transaction.
 
-Why this shape: a trigram index answers "contains acme" from the index, but cannot forgive a
-typo; the vocabulary can. Ranking happens only inside a capped candidate set, so a common
-term never sorts thousands of rows.
+Two ways to find a search's candidate window (the workspace's 1,001 newest matches as of its
+first page), both walking the caller's workspace alone:
+- the word path (words.WordSearch): every word five to 32 ASCII letters, no filters, ranked;
+- the trigram path (`build`): the word index's trigram tokens find the rows holding every
+  trigram of each word (or of one of its typo alternatives), newest first, and each is
+  checked on its folded text; words shorter than three characters are checked on
+  `lower(search_text)` (ASCII letters folded, as SQLite's LIKE folds them), and a search of
+  only such words walks the workspace's records newest first.
+Ranking happens only inside the window, so a common term never sorts thousands of rows.
 """
 
 from __future__ import annotations
@@ -19,112 +26,139 @@ from crmkit.store.sqlite import words as word_index
 
 
 class SearchSql:
-    """The search part of a list query: the full-text table, the condition on its rows (the
-    match, short words, the window's upper bound) and how to rank each record found."""
+    """The trigram path of a list query: where its candidates come from (`source`: the word
+    index joined to the records, or the records alone), the condition on them, their order
+    (newest first), and how to rank each record found."""
 
     def __init__(
         self,
-        table: str,
+        source: str,
         condition: str,
         params: list[Any],
+        order: str,
         score: str,
         score_params: list[Any],
     ) -> None:
-        self.table = table
+        self.source = source
         self.condition = condition
         self.params = params
+        self.order = order
         self.score = score
         self.score_params = score_params
 
 
-def insert_sql(rs: S.RecordSpec) -> str:
-    """Adds a record's row to the index: (key(seq), document)."""
-    return "INSERT INTO %s_fts (rowid, body) VALUES (?, ?)" % rs.table
+def _columns_sql(rs: S.RecordSpec) -> str:
+    return "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table
+
+
+def _columns(parts: list[Any], seq: int) -> tuple[str | None, str | None, int]:
+    body = text.document(parts)
+    return body or None, text.fold(body) or None, seq
 
 
 async def index(
     tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, parts: list[Any], replace: bool
 ) -> None:
-    """A record's rows in both indexes and its words in the typo vocabulary."""
+    """A record's word-index row, its search columns and its words in the typo vocabulary."""
     if replace:
-        await tx.execute("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, (key(seq),))
         await tx.execute(word_index.delete_sql(rs), (key(seq),))
     terms, long_runs = word_index.row(rs, workspace_id, parts)
     await tx.execute(word_index.insert_sql(rs), (key(seq), terms))
+    await tx.execute(_columns_sql(rs), _columns(parts, seq))
     rows = [(workspace_id, rs.kind, *text.LONG_RUNS)] if long_runs else []
-    body = text.document(parts)
-    if body:
-        await tx.execute(insert_sql(rs), (key(seq), body))
-    await text.learn(tx, rows + text.vocabulary(workspace_id, rs.kind, body))
+    await text.learn(tx, rows + text.vocabulary(workspace_id, rs.kind, text.document(parts)))
 
 
 async def reindex_many(
     tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
 ) -> None:
-    """New rows in both indexes for many records, (seq, parts) each, a statement per table.
-    The typo vocabulary is left as it is: it only grows."""
+    """New word-index rows and search columns for many records, (seq, parts) each, a
+    statement per table. The typo vocabulary is left as it is: it only grows."""
     keys = [(key(seq),) for seq, _ in docs]
-    await tx.executemany("DELETE FROM %s_fts WHERE rowid = ?" % rs.table, keys)
     await tx.executemany(word_index.delete_sql(rs), keys)
     rows = [(key(seq), word_index.row(rs, workspace_id, parts)) for seq, parts in docs]
     await tx.executemany(word_index.insert_sql(rs), [(k, terms) for k, (terms, _) in rows])
     if any(long_runs for _, (_, long_runs) in rows):
         await tx.execute(text.VOCABULARY_SQL, (workspace_id, rs.kind, *text.LONG_RUNS))
-    bodies = [(key(seq), text.document(parts)) for seq, parts in docs]
-    await tx.executemany(insert_sql(rs), [(k, body) for k, body in bodies if body])
+    await tx.executemany(_columns_sql(rs), [_columns(parts, seq) for seq, parts in docs])
 
 
-def _phrase(word: str) -> str:
-    return '"%s"' % word.replace('"', '""')
+def _phrase(token: str) -> str:
+    return '"%s"' % token
 
 
 def build(
     rs: S.RecordSpec,
+    workspace_id: str,
     query: str,
     typos: dict[str, list[str]],
     upto: int | None = None,
 ) -> SearchSql:
-    """Which index rows match (every word, as a substring or within one typo) and the rank of
-    each record found. The workspace is checked on the record itself (lists._window)."""
+    """Which records match (every word, as a substring or within one typo) and the rank of
+    each record found. The workspace is checked on the record too (lists._window)."""
     qwords = text.query_words(query)
-    table = rs.table + "_fts"
-    clauses = []
-    short: list[str] = []
-    for w in qwords:
-        if len(w) < 3:  # below one trigram: checked on each candidate's text instead
-            short.append(w)
-            continue
-        options = [_phrase(w), *(_phrase(t) for t in typos.get(w, []))]
-        clauses.append("(" + " OR ".join(options) + ")" if len(options) > 1 else options[0])
-    conditions: list[str] = []
+    t, w = rs.table, word_index.table(rs)
+    q = word_index.qualifier(workspace_id)
+    clauses: list[str] = []
+    checks: list[str] = []
     params: list[Any] = []
+    for word in qwords:
+        if len(word) < 3:  # below one trigram: checked on each candidate's text instead
+            checks.append("instr(lower(%s.search_text), ?) > 0" % t)
+            params.append(word)
+            continue
+        options = list(dict.fromkeys(text.fold(v) for v in [word, *typos.get(word, [])]))
+        clauses.append(
+            "("
+            + " OR ".join(
+                "("
+                + " AND ".join(_phrase(word_index.gram_token(q, g)) for g in text.grams(o))
+                + ")"
+                for o in options
+            )
+            + ")"
+        )
+        checks.append("(%s)" % " OR ".join(["instr(%s.search_fold, ?) > 0" % t] * len(options)))
+        params.extend(options)
+    conditions: list[str] = []
+    head: list[Any] = []
     if clauses:
-        conditions.append("%s MATCH ?" % table)
-        params.append("body : (" + " AND ".join(clauses) + ")")
-        conditions.extend("instr(lower(%s.body), ?) > 0" % table for _ in short)
-        params.extend(short)
+        source = "%s CROSS JOIN %s ON %s.seq = -%s.rowid" % (w, t, t, w)
+        conditions.append("%s MATCH ?" % w)
+        head.append(" AND ".join(clauses))
+        # `+`: the workspace checked on each record found, never walked by its own index
+        conditions.append("+%s.workspace_id = ?" % t)
+        head.append(workspace_id)
+        order = "%s.rowid" % w
     else:
-        # Only words too short for a trigram: every one of them must be in the text.
-        conditions.extend("%s.body LIKE ? ESCAPE '\\'" % table for _ in short)
-        params.extend("%" + escape_like(w) + "%" for w in short)
+        # Only words too short for a trigram: the workspace's records, newest first.
+        source, order = t, "%s.seq DESC" % t
+        conditions.append("%s.workspace_id = ?" % t)
+        head.append(workspace_id)
     if upto is not None:
         # Rows added after a search's first page stay out of its later pages: the candidate
         # window is the newest matches as of then, so it cannot slide and skip rows.
-        conditions.append("%s.rowid >= ?" % table)
-        params.append(key(upto))
-    score, score_params = _score(rs, query, qwords, table)
-    return SearchSql(table, " AND ".join(conditions), params, score, score_params)
+        if clauses:
+            conditions.append("%s.rowid >= ?" % w)  # a range FTS5 walks within
+            head.append(key(upto))
+        else:
+            conditions.append("%s.seq <= ?" % t)
+            head.append(upto)
+    score, score_params = _score(rs, query, qwords)
+    return SearchSql(
+        source, " AND ".join(conditions + checks) or "1", head + params, order, score, score_params
+    )
 
 
 def escape_like(s: str) -> str:
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _score(rs: S.RecordSpec, q: str, qwords: list[str], table: str) -> tuple[str, list[Any]]:
-    """A found row's place: its tier times `TIER` plus its index row id, so that lower is
-    better and equally good rows come newest first. The tiers: 0 the title or key is the
-    search; 1 the title starts with its first word; 2 every word is in the record's own
-    fields; 3 the rest (a typo, a contact's company name). The word index ranks the same way
+def _score(rs: S.RecordSpec, q: str, qwords: list[str]) -> tuple[str, list[Any]]:
+    """A found row's place: its tier times `TIER` plus its key (-seq), so that lower is better
+    and equally good rows come newest first. The tiers: 0 the title or key is the search; 1
+    the title starts with its first word; 2 every word is in the record's own fields; 3 the
+    rest (a typo, a contact's company name). The word path ranks the same way
     (words.WordSearch).
 
     LIKE rather than comparing lower() copies: the same answer (both fold ASCII letters only),
@@ -141,7 +175,7 @@ def _score(rs: S.RecordSpec, q: str, qwords: list[str], table: str) -> tuple[str
     every = " AND ".join("(%s) LIKE ? ESCAPE '\\'" % hay for _ in qwords)
     sql = (
         "CASE WHEN %s THEN 0 WHEN %s LIKE ? ESCAPE '\\' THEN 1 WHEN %s THEN 2 ELSE 3 END"
-        " * %d + %s.rowid" % (" OR ".join(exact), rs.title, every, text.TIER, table)
+        " * %d - %s.seq" % (" OR ".join(exact), rs.title, every, text.TIER, rs.table)
     )
     first = escape_like(qwords[0]) + "%"
     return sql, [*params, first, *("%" + escape_like(w) + "%" for w in qwords)]

@@ -21,7 +21,12 @@ never walks, then drops, another workspace's matches), then:
 - `Q2<sub>`: each substring of text found through a link (a contact's company name), and
   what only the trigram index's case folding makes findable: tier 3;
 - `Q3<window>`, `Q4<window>`: the same for runs longer than 32 letters, by their 32-letter
-  windows, found by a prefix query (see `LONG_RUNS`).
+  windows, found by a prefix query (see `LONG_RUNS`);
+- `Q5<hex>`: each trigram of the whole indexed text, folded (searchtext.fold), in hex: every
+  other search (filters, a sort, short or non-letter words) finds its candidates by the
+  trigrams of its words, then checks each candidate's folded text (store/sqlite/search.py).
+  So no search ever walks another workspace's index entries: its cost depends on the
+  caller's workspace alone.
 Query words are letters only, so none is a prefix of a digit-led token's text.
 """
 
@@ -40,7 +45,7 @@ from crmkit.store import searchtext
 MIN = 5  # the shortest query word (and indexed substring) the word index answers
 MAX = 32  # longer query words go to the trigram index (search.TERM_MAX)
 # After the qualifier, what kind of token: a digit, so no query word (letters) can be one.
-EXACT, FIRST, LINKED, LONG, LONG_LINKED = "0", "1", "2", "3", "4"
+EXACT, FIRST, LINKED, LONG, LONG_LINKED, GRAM = "0", "1", "2", "3", "4", "5"
 # The row of the typo vocabulary (search_terms) marking a workspace's records of a kind that
 # have a run longer than 32 letters: only then does a search add the prefix queries their
 # windows need (four alternatives a word instead of two: +0.1 ms a page). Read by the typo
@@ -99,6 +104,10 @@ def _substrings(values: Iterable[str], fold: Fold) -> tuple[set[str], set[str]]:
     return short, long_
 
 
+def gram_token(q: str, gram: str) -> str:
+    return q + GRAM + gram.encode("utf-8", "surrogatepass").hex()
+
+
 def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> tuple[str, bool]:
     """The tokens of a record whose searchable values, in spec order, are the start of
     `parts` (the rest: text found through a link); and whether it has a run longer than 32
@@ -124,6 +133,8 @@ def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> tuple[str,
     tokens += sorted(q + LONG + sub for sub in long_)
     tokens += sorted(q + LINKED + sub for sub in other_short - short)
     tokens += sorted(q + LONG_LINKED + sub for sub in other_long - long_)
+    folded = searchtext.fold(searchtext.document(list(parts)))
+    tokens += sorted(gram_token(q, g) for g in searchtext.grams(folded))
     return " ".join(tokens), bool(other_long)
 
 
@@ -159,6 +170,39 @@ async def backfill(conn: aiosqlite.Connection) -> None:
                 searchtext.VOCABULARY_SQL,
                 {(ws, rs.kind, *LONG_RUNS) for _, ws, (_, long_) in rows if long_},
             )
+        await cursor.close()
+
+
+async def rebuild(conn: aiosqlite.Connection) -> None:
+    """Migration 0016: every record's search columns and word-index row anew (its trigram
+    tokens are new), newest first so FTS5 appends (in batches: never all held at once)."""
+    for rs in S.SPECS.values():
+        fields = ", ".join("r." + f.name for f in rs.searchable)
+        linked = ", co.name" if rs.kind == "contact" else ""
+        join = (
+            " LEFT JOIN companies co ON co.id = r.company_id AND co.workspace_id = r.workspace_id"
+            if linked
+            else ""
+        )
+        await conn.execute("DELETE FROM %s" % table(rs))
+        cursor = await conn.execute(
+            "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s ORDER BY r.seq DESC"
+            % (fields, linked, rs.table, join)
+        )
+        while batch := await cursor.fetchmany(20_000):
+            tokens, columns, marks = [], [], set()
+            for seq, ws, *parts in batch:
+                terms, long_ = row(rs, str(ws), parts)
+                tokens.append((searchtext.key(int(seq)), terms))
+                body = searchtext.document(parts)
+                columns.append((body or None, searchtext.fold(body) or None, int(seq)))
+                if long_:
+                    marks.add((str(ws), rs.kind, *LONG_RUNS))
+            await conn.executemany(insert_sql(rs), tokens)
+            await conn.executemany(
+                "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table, columns
+            )
+            await conn.executemany(searchtext.VOCABULARY_SQL, marks)
         await cursor.close()
 
 
