@@ -14,14 +14,17 @@ from crmkit.mail import Mailer
 from crmkit.signing import Cipher, Sealer
 from crmkit.store.base import Database
 
-
 log = logging.getLogger("crmkit")
-CONSOLE_MAIL_WARNING = (
-    "\n" + "!" * 78 + "\n"
-    "!! No CRMKIT_SMTP_URL: sign-in codes are written to this log, and this server is meant\n"
-    "!! to be reached at %s. Anyone who can read the log can sign in as anyone.\n"
-    "!! Set CRMKIT_SMTP_URL (smtp://user:pass@host:port), or serve on a loopback address.\n"
-    + "!" * 78
+_BAR = "!" * 78
+CONSOLE_MAIL_WARNING = "\n".join(
+    [
+        "",
+        _BAR,
+        "!! No CRMKIT_SMTP_URL: sign-in codes are written to this log, and this server is meant",
+        "!! to be reached at %s. Anyone who can read the log can sign in as anyone.",
+        "!! Set CRMKIT_SMTP_URL (smtp://user:pass@host:port), or serve on a loopback address.",
+        _BAR,
+    ]
 )
 
 
