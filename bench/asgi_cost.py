@@ -2,6 +2,7 @@
 
     python bench/asgi_cost.py --db bench/bench-100000.db            # the standard paths
     python bench/asgi_cost.py --db ... "/contacts?search=smith"      # any paths
+    python bench/asgi_cost.py --db postgresql://postgres@127.0.0.1:5432/crmkit_bench
 
 wrk on a 2-core machine shares the cores with the server; this isolates what crmkit itself
 costs per request (auth, query, render), which is what optimisations should move.
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pgdb
+from seed import SECRET_KEY
 
 from crmkit.app import App, create_app
 from crmkit.config import Settings
@@ -49,7 +54,8 @@ async def call(app: App, token: bytes, path: str) -> tuple[int, bytes]:
 
 
 async def measure(db: str, token: str, paths: list[str], rounds: int) -> None:
-    app = create_app(Settings.from_env({"CRMKIT_DATABASE": db}), access_log=False)
+    settings = Settings.from_env({"CRMKIT_DATABASE": db, "CRMKIT_SECRET_KEY": SECRET_KEY})
+    app = create_app(settings, access_log=False)
     await app.runtime.start()
     try:
         raw = token.encode()
@@ -71,12 +77,12 @@ async def measure(db: str, token: str, paths: list[str], rounds: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", required=True, help="SQLite file or postgresql:// URL")
     parser.add_argument("--email", default="bench@example.com")
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("paths", nargs="*")
     args = parser.parse_args()
-    if not Path(args.db).is_file():
+    if not pgdb.is_postgres(args.db) and not Path(args.db).is_file():
         print(f"no database at {args.db}: run bench/seed.py first", file=sys.stderr)
         return 2
     crmkit = str(Path(sys.executable).parent / "crmkit")
@@ -85,6 +91,7 @@ def main() -> int:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "CRMKIT_SECRET_KEY": SECRET_KEY},
     ).stdout.strip()
     paths = args.paths or [
         "/healthz",

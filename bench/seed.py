@@ -1,10 +1,19 @@
 """Seed a benchmark database: N contacts, companies and deals in one user's workspace.
 
     python bench/seed.py --db bench/bench.db --email bench@example.com --contacts 100000
+    python bench/seed.py --db postgresql://postgres@127.0.0.1:5432/crmkit_bench --contacts 100000
 
 Rows go in with bulk SQL (the API would take minutes for a million rows) but carry exactly
-what the app writes: the same columns, the FTS5 search rows and the typo vocabulary, built by
-crmkit's own search helpers. Re-running with the same counts does nothing.
+what the app writes: the same columns (the search columns included), the word-index rows and
+the typo vocabulary, built by crmkit's own search helpers. Re-running with the same counts
+does nothing.
+
+PostgreSQL: the SQLite file of the same counts (--sqlite-db, default bench/bench-<N>.db) is
+seeded (or reused) as above, then copied with `crmkit copy` into the URL's database (created
+if missing) when that holds no rows yet, and `VACUUM ANALYZE` gives the planner statistics
+(this server runs without autovacuum). A database that already holds the same number of
+records is reused; one that holds other counts is refused (drop it: `python bench/pgdb.py
+drop URL`).
 """
 
 from __future__ import annotations
@@ -12,16 +21,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import pgdb
+
 from crmkit import spec as S
+from crmkit.config import redact_url
 from crmkit.ids import new_id
 from crmkit.store import searchtext as search
 from crmkit.store.sqlite import words
-from crmkit.store.sqlite.search import insert_sql as trigram_insert_sql
 
 FIRST = (
     "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
@@ -44,6 +59,11 @@ WORDS = "Acme Globex Initech Umbrella Stark Wayne Hooli Vandelay Soylent Tyrell 
 STAGES = ["lead", "lead", "lead", "qualified", "customer", "churned"]
 DEAL_STAGES = ["discovery", "proposal", "negotiation", "closed"]
 YEAR = 365 * 86400
+HERE = Path(__file__).resolve().parent
+# The key every benchmark process gives crmkit (CRMKIT_SECRET_KEY, unless set already): the same
+# for every replica (their cursors must agree), none kept beside the SQLite files, and
+# PostgreSQL has nowhere else to take one from. A benchmark key, not a secret.
+SECRET_KEY = os.environ.get("CRMKIT_SECRET_KEY") or "crmkit-bench-key-not-a-secret-0123456789"
 
 
 async def prepare(db_path: str, email: str) -> str:
@@ -52,7 +72,9 @@ async def prepare(db_path: str, email: str) -> str:
     from crmkit.app import build_runtime
     from crmkit.config import Settings
 
-    rt = build_runtime(Settings.from_env({"CRMKIT_DATABASE": db_path}))
+    rt = build_runtime(
+        Settings.from_env({"CRMKIT_DATABASE": db_path, "CRMKIT_SECRET_KEY": SECRET_KEY})
+    )
     await rt.start()
     try:
         row = await rt.db.one(
@@ -76,11 +98,11 @@ def index_rows(
     terms: set[tuple[str, str, str, str]],
     fts: list[tuple[Any, ...]],
 ) -> None:
-    """A record's rows in both search indexes (fts: (trigram row, word row) pairs) and its
+    """A record's word-index row and search columns (fts: (word row, columns) pairs) and its
     typo vocabulary, as search.index writes them."""
     body = search.document(parts)
     tokens, long_runs = words.row(rs, ws, parts)
-    fts.append(((search.key(seq), body), (search.key(seq), tokens)))
+    fts.append(((search.key(seq), tokens), (body or None, search.fold(body) or None, seq)))
     if long_runs:
         terms.add((ws, rs.kind, *words.LONG_RUNS))
     for word in set(search.words(body)):
@@ -90,8 +112,11 @@ def index_rows(
 
 
 def insert_index_rows(conn: sqlite3.Connection, rs: S.RecordSpec, fts: list[Any]) -> None:
-    conn.executemany(trigram_insert_sql(rs), [trigram for trigram, _ in fts])
-    conn.executemany(words.insert_sql(rs), [word for _, word in fts])
+    conn.executemany(words.insert_sql(rs), [word for word, _ in fts])
+    conn.executemany(
+        "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table,
+        [columns for _, columns in fts],
+    )
 
 
 def count(conn: sqlite3.Connection, table: str, ws: str) -> int:
@@ -251,18 +276,90 @@ def seed(db_path: str, ws: str, n_contacts: int, n_companies: int, n_deals: int)
     conn.close()
 
 
+def default_sqlite(contacts: int) -> str:
+    """The SQLite file run.py and a PostgreSQL seed use for `contacts` by default."""
+    return str(HERE / f"bench-{contacts}.db")
+
+
+def record_counts(db_path: str) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return {
+            t: int(conn.execute("SELECT count(*) FROM %s" % t).fetchone()[0])
+            for t in pgdb.RECORD_TABLES
+        }
+    finally:
+        conn.close()
+
+
+def to_postgres(sqlite_db: str, url: str, *, vacuum_full: bool) -> None:
+    """Copy the seeded SQLite file into the PostgreSQL database (once), then VACUUM ANALYZE."""
+    shown = redact_url(url)
+    if pgdb.ensure_database(url):
+        print(f"created database {pgdb.database_name(url)}", file=sys.stderr, flush=True)
+    want = record_counts(sqlite_db)
+    have = pgdb.holdings(url)
+    if have is not None and any(have.values()):
+        if {t: have[t] for t in pgdb.RECORD_TABLES} != want:
+            raise SystemExit(
+                f"{shown} already holds other records ({have}) than {sqlite_db} ({want}):"
+                f" drop it (python bench/pgdb.py drop URL) or name another database"
+            )
+        print(f"reused {shown}: it holds the same records as {sqlite_db} ({want})")
+        return
+    crmkit = str(Path(sys.executable).parent / "crmkit")
+    env = {**os.environ, "CRMKIT_SECRET_KEY": SECRET_KEY}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [crmkit, "copy", "--from", sqlite_db, "--to", url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    copied = time.perf_counter() - started
+    summary = done.stdout.splitlines()[:1]
+    if done.returncode != 0:
+        raise SystemExit(f"crmkit copy failed ({done.returncode}): {done.stdout}")
+    started = time.perf_counter()
+    pgdb.vacuum_analyze(url, full=vacuum_full)
+    vacuumed = time.perf_counter() - started
+    print(
+        f"copied {sqlite_db} to {shown} in {copied:.1f}s (crmkit copy),"
+        f" {'VACUUM (FULL, ANALYZE)' if vacuum_full else 'VACUUM ANALYZE'} {vacuumed:.1f}s;"
+        f" {summary[0] if summary else ''}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db", required=True, help="SQLite file or postgresql:// URL")
+    parser.add_argument(
+        "--sqlite-db",
+        default=None,
+        help="with a PostgreSQL --db: the SQLite file seeded and copied from"
+        " (default bench/bench-<contacts>.db)",
+    )
+    parser.add_argument(
+        "--vacuum-full",
+        action="store_true",
+        help="PostgreSQL: VACUUM (FULL, ANALYZE) after the copy, which leaves every record"
+        " table and index twice its size (its search columns are written after the rows)",
+    )
     parser.add_argument("--email", default="bench@example.com")
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--companies", type=int, default=20_000)
     parser.add_argument("--deals", type=int, default=50_000)
     args = parser.parse_args()
+    postgres = pgdb.is_postgres(args.db)
+    sqlite_db = (args.sqlite_db or default_sqlite(args.contacts)) if postgres else args.db
     started = time.perf_counter()
-    ws = asyncio.run(prepare(args.db, args.email))
-    seed(args.db, ws, args.contacts, args.companies, args.deals)
-    print(f"seeded workspace/{ws} in {time.perf_counter() - started:.1f}s")
+    ws = asyncio.run(prepare(sqlite_db, args.email))
+    seed(sqlite_db, ws, args.contacts, args.companies, args.deals)
+    print(
+        f"seeded workspace/{ws} in {time.perf_counter() - started:.1f}s ({sqlite_db})", flush=True
+    )
+    if postgres:
+        to_postgres(sqlite_db, args.db, vacuum_full=args.vacuum_full)
     return 0
 
 
