@@ -98,11 +98,13 @@ def index_rows(
     terms: set[tuple[str, str, str, str]],
     fts: list[tuple[Any, ...]],
 ) -> None:
-    """A record's word-index row and search columns (fts: (word row, columns) pairs) and its
-    typo vocabulary, as search.index writes them."""
+    """A record's word-index row, trigram row and search columns (fts: (word row, trigram row,
+    columns) each) and its typo vocabulary, as search.index writes them."""
     body = search.document(parts)
+    folded = search.fold(body)
     tokens, long_runs = words.row(rs, ws, parts)
-    fts.append(((search.key(seq), tokens), (body or None, search.fold(body) or None, seq)))
+    grams = (search.key(seq), words.grams_row(ws, folded)) if folded else None
+    fts.append(((search.key(seq), tokens), grams, (body or None, folded or None, seq)))
     if long_runs:
         terms.add((ws, rs.kind, *words.LONG_RUNS))
     for word in set(search.words(body)):
@@ -112,10 +114,11 @@ def index_rows(
 
 
 def insert_index_rows(conn: sqlite3.Connection, rs: S.RecordSpec, fts: list[Any]) -> None:
-    conn.executemany(words.insert_sql(rs), [word for word, _ in fts])
+    conn.executemany(words.insert_sql(rs), [word for word, _, _ in fts])
+    conn.executemany(words.grams_insert_sql(rs), [grams for _, grams, _ in fts if grams])
     conn.executemany(
         "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table,
-        [columns for _, columns in fts],
+        [columns for _, _, columns in fts],
     )
 
 

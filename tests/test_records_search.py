@@ -355,8 +355,8 @@ async def test_migration_0016_moves_search_into_the_workspace(api, token, people
         q: (await api.json("GET", f"/{plural}?search={q}", token)).json() for plural, q in queries
     }
     assert all(body["data"] for body in before.values())
-    # As 0015 left a database: the trigram tables and their triggers, no search columns, the
-    # word index without trigram tokens (here: empty), no workspace index.
+    # As 0015 left a database: the trigram tables and their triggers, no search columns, no
+    # trigram index of the workspace's own, the word index (here: empty), no workspace index.
     async with db.write() as tx:
         for table in ("contacts", "companies", "deals"):
             await tx.execute(f"DROP TRIGGER {table}_activities_delete")
@@ -373,6 +373,7 @@ async def test_migration_0016_moves_search_into_the_workspace(api, token, people
             await tx.execute(f"ALTER TABLE {table} DROP COLUMN search_text")
             await tx.execute(f"ALTER TABLE {table} DROP COLUMN search_fold")
             await tx.execute(f"DELETE FROM {table}_words")
+            await tx.execute(f"DROP TABLE {table}_grams")
         await tx.execute("DELETE FROM schema_migrations WHERE version = 16")
     async with aiosqlite.connect(db.path, isolation_level=None) as conn:
         await conn.execute("PRAGMA foreign_keys = ON")
@@ -382,6 +383,7 @@ async def test_migration_0016_moves_search_into_the_workspace(api, token, people
         assert (await api.json("GET", f"/{plural}?search={q}", token)).json() == before[q], q
     tables = await db.dialect.tables(db)
     assert not any(name.endswith("_fts") for name in tables)
+    assert {"contacts_grams_data", "companies_grams_data", "deals_grams_data"} <= set(tables)
     assert {"search_text", "search_fold"} <= set(tables["contacts"])
     first = before["renewal"]["data"][0]["handle"].split("/")[1]
     await api.post(f"/deals/{first}/activities", token, json={"kind": "note", "body": "x"})

@@ -1,17 +1,19 @@
 """A search's cost depends on the caller's workspace alone: in a workspace with no matches,
 `search=zqvx&sort=name` took 11.9 ms when another tenant held 20,000 matching records and
 1.5 ms when none did, telling one tenant about another's data. Measured here with a counter,
-not a clock: the work each statement of a search does (SQLite: virtual-machine steps, through
-a progress handler called at every step, FTS5's own reads of its index included; PostgreSQL:
-the rows and index entries every plan node visits, from EXPLAIN ANALYZE) does not grow with
-another workspace's matches. What may differ by a little is the shape of what is shared: an
-index one level deeper, or the planner choosing another index of this workspace's (never
-more than this workspace's 40 records); walking the other tenant's 1,500 matches, as the
-search did before, adds thousands."""
+not a clock: what each statement of a search visits does not grow with another workspace's
+matches. SQLite: the index entries its full-text queries read (the row lists of every token a
+MATCH names, counted with fts5vocab) and, for its other statements, virtual-machine steps
+(a progress handler called at every step); PostgreSQL: the rows and index entries every plan
+node visits (EXPLAIN ANALYZE). What may differ by a little between the two measurements is
+the shape of what is shared (an index a level deeper) or the index of this workspace's the
+planner picks (never more than this workspace's 40 records: SLACK); walking the other
+tenant's 1,500 matches, as the search did before, adds thousands."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from typing import Any
 
@@ -53,7 +55,45 @@ async def statements(api: Any, token: str, query: str) -> list[tuple[str, list[A
     return seen
 
 
-def sqlite_steps(path: str, found: list[tuple[str, list[Any]]]) -> int:
+TOKEN = re.compile(r"\b([0-9a-f]{16}[0-9][0-9a-z]*)(\*?)")
+MATCHED = re.compile(r"FROM (\w+) .*?\b\1 MATCH \?")
+
+
+def sqlite_visits(path: str, found: list[tuple[str, list[Any]]]) -> int:
+    """Index entries the full-text queries read, and steps of the other statements."""
+    total = 0
+    conn = sqlite3.connect(path)
+    try:
+        for sql, params in found:
+            tables = MATCHED.findall(sql)
+            if not tables:
+                total += _steps(conn, sql, params)
+                continue
+            matches = [p for p in params if isinstance(p, str) and TOKEN.search(p)]
+            for table, match in zip(tables, matches, strict=False):
+                conn.execute(
+                    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.v_{table}"
+                    f" USING fts5vocab(main, {table}, 'row')"
+                )
+                for token, star in set(TOKEN.findall(match)):
+                    if star:  # a prefix query reads every term that starts so
+                        row = conn.execute(
+                            f"SELECT coalesce(sum(doc), 0) FROM temp.v_{table}"
+                            " WHERE term >= ? AND term < ?",
+                            (token, token + "~"),
+                        ).fetchone()
+                    else:
+                        row = conn.execute(
+                            f"SELECT coalesce(sum(doc), 0) FROM temp.v_{table} WHERE term = ?",
+                            (token,),
+                        ).fetchone()
+                    total += int(row[0])
+    finally:
+        conn.close()
+    return total
+
+
+def _steps(conn: sqlite3.Connection, sql: str, params: list[Any]) -> int:
     steps = 0
 
     def count() -> int:
@@ -61,13 +101,11 @@ def sqlite_steps(path: str, found: list[tuple[str, list[Any]]]) -> int:
         steps += 1
         return 0
 
-    conn = sqlite3.connect(path)
+    conn.set_progress_handler(count, 1)
     try:
-        conn.set_progress_handler(count, 1)
-        for sql, params in found:
-            conn.execute(sql, params).fetchall()
+        conn.execute(sql, params).fetchall()
     finally:
-        conn.close()
+        conn.set_progress_handler(None, 1)
     return steps
 
 
@@ -119,7 +157,7 @@ async def work(api: Any, token: str, db_path: str) -> dict[str, int]:
     for query in QUERIES:
         found = await statements(api, token, query)
         if api.rt.db.dialect.name == "sqlite":
-            out[query] = sqlite_steps(db_path, found)
+            out[query] = sqlite_visits(db_path, found)
         else:
             out[query] = await postgres_visits(db_path, found)
     return out

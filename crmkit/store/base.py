@@ -16,7 +16,7 @@ OR IGNORE`), `TRUE` (never a bare `1` as a condition), an alias on every subquer
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -119,9 +119,6 @@ class Dialect(abc.ABC):
     """What differs between the backends: fragments of SQL and whole operations."""
 
     name: str
-    # Whether the backend keeps search rows apart from the records' own columns (SQLite's
-    # word index), which a bulk load must then write with `reindex_many`.
-    search_rows: bool
 
     # --- fragments ---------------------------------------------------------------------------
 
@@ -167,6 +164,17 @@ class Dialect(abc.ABC):
         self, tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
     ) -> None:
         """New search rows for many records, (seq, parts) each."""
+
+    @abc.abstractmethod
+    async def unindex(self, tx: Tx, rs: S.RecordSpec, workspace_id: str, seqs: list[int]) -> None:
+        """Before these records are deleted: search rows that will not go by themselves."""
+
+    @abc.abstractmethod
+    async def rebuild_search(
+        self, tx: Tx, rs: S.RecordSpec, done: Callable[[int], None] | None = None
+    ) -> None:
+        """Every record's search rows written anew from its stored fields (after a bulk load);
+        `done` hears how many records each batch did."""
 
     @abc.abstractmethod
     async def search(

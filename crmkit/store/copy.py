@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmkit import spec as S
-from crmkit.store import records
 from crmkit.store.base import Database, Row, Snapshot, Tx
 
 # (table, key columns) in the order that satisfies every reference between them.
@@ -116,9 +115,8 @@ async def copy(source: Database, target: Database, progress: Progress) -> list[V
                     await tx.insert_rows(table, columns, batch)
                     done += len(batch)
                     progress(table, done, totals[table])
-            if target.dialect.search_rows:
-                for rs in S.SPECS.values():
-                    await _reindex(tx, rs, progress)
+            for rs in S.SPECS.values():
+                await _rebuild_search(tx, rs, progress)
             await _continue_numbering(tx, target)
         return await verify(snap, target, plan)
 
@@ -130,38 +128,20 @@ async def _count(snap: Snapshot, table: str) -> int:
     return int(rows[0][0])
 
 
-async def _reindex(tx: Tx, rs: S.RecordSpec, progress: Progress) -> None:
-    """The target's search rows for every record of a type, a workspace's batch at a time."""
-    fields = ", ".join("r." + f.name for f in rs.searchable)
-    linked = ", co.name" if rs.kind == "contact" else ", NULL"
-    join = (
-        " LEFT JOIN companies co ON co.workspace_id = r.workspace_id AND co.id = r.company_id"
-        if rs.kind == "contact"
-        else ""
-    )
+async def _rebuild_search(tx: Tx, rs: S.RecordSpec, progress: Progress) -> None:
+    """The target's own search rows for every record of a type, with a progress bar where
+    there are any (none on PostgreSQL, whose index follows from the search columns the copy
+    carries)."""
     total_row = await tx.one("SELECT count(*) FROM %s" % rs.table)
-    total, done = int(total_row[0]) if total_row else 0, 0
-    label = rs.table + " (search)"
-    progress(label, 0, total)
-    last = -(1 << 62)
-    while True:
-        rows = await tx.all(
-            "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s WHERE r.seq > ? ORDER BY r.seq"
-            " LIMIT %d" % (fields, linked, rs.table, join, BATCH),
-            (last,),
-        )
-        if not rows:
-            break
-        by_workspace: dict[str, list[tuple[int, list[Any]]]] = {}
-        for seq, ws, *parts in rows:
-            if rs.kind != "contact":
-                parts = parts[:-1]
-            by_workspace.setdefault(str(ws), []).append((int(seq), list(parts)))
-        for ws, docs in by_workspace.items():
-            await records.reindex_many(tx, rs, ws, docs)
-        last = int(rows[-1][0])
-        done += len(rows)
+    total, label = int(total_row[0]) if total_row else 0, rs.table + " (search)"
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
         progress(label, done, total)
+
+    await tx.dialect.rebuild_search(tx, rs, step)
 
 
 async def _continue_numbering(tx: Tx, target: Database) -> None:

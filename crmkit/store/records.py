@@ -139,6 +139,11 @@ async def delete(tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str) -> int:
         "SELECT count(*) FROM activities WHERE target_id = ? AND workspace_id = ?",
         (id_, workspace_id),
     )
+    seq = await tx.one(
+        "SELECT seq FROM %s WHERE workspace_id = ? AND id = ?" % rs.table, (workspace_id, id_)
+    )
+    if seq is not None:
+        await tx.dialect.unindex(tx, rs, workspace_id, [int(seq[0])])
     await tx.execute(
         "DELETE FROM %s WHERE workspace_id = ? AND id = ?" % rs.table, (workspace_id, id_)
     )

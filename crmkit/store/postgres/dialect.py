@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crmkit import spec as S
@@ -18,7 +19,6 @@ DERIVED = ("search_terms", "record_counts")
 
 class PostgresDialect(Dialect):
     name = "postgresql"
-    search_rows = False  # search_grams is generated from the copied search_fold
 
     def nocase_equals(self, column: str) -> str:
         return "lower(%s) = lower(?)" % column
@@ -50,6 +50,14 @@ class PostgresDialect(Dialect):
         self, tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
     ) -> None:
         await search.reindex_many(tx, rs, workspace_id, docs)
+
+    async def unindex(self, tx: Tx, rs: S.RecordSpec, workspace_id: str, seqs: list[int]) -> None:
+        pass  # the search columns go with the row
+
+    async def rebuild_search(
+        self, tx: Tx, rs: S.RecordSpec, done: Callable[[int], None] | None = None
+    ) -> None:
+        pass  # search_grams is generated from search_fold, which a copy carries
 
     async def search(
         self, db: Database, rs: S.RecordSpec, workspace_id: str, plan: Plan, upto: int | None

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Filter, Plan
 from crmkit.store.base import Conn, Database, Dialect, Row, Sql, Tx
-from crmkit.store.sqlite import jsonsql, lists, search
+from crmkit.store.sqlite import jsonsql, lists, search, words
 
 
 class SqliteDialect(Dialect):
     name = "sqlite"
-    search_rows = True
 
     def nocase_equals(self, column: str) -> str:
         return "%s = ? COLLATE NOCASE" % column
@@ -45,6 +45,14 @@ class SqliteDialect(Dialect):
     ) -> None:
         await search.reindex_many(tx, rs, workspace_id, docs)
 
+    async def unindex(self, tx: Tx, rs: S.RecordSpec, workspace_id: str, seqs: list[int]) -> None:
+        await search.unindex(tx, rs, workspace_id, seqs)
+
+    async def rebuild_search(
+        self, tx: Tx, rs: S.RecordSpec, done: Callable[[int], None] | None = None
+    ) -> None:
+        await words.rebuild_type(tx.all, tx.execute, tx.executemany, rs, done)
+
     async def search(
         self, db: Database, rs: S.RecordSpec, workspace_id: str, plan: Plan, upto: int | None
     ) -> object:
@@ -62,9 +70,12 @@ class SqliteDialect(Dialect):
         return await lists.page(self, db, rs, plan, workspace_id, after, found)
 
     async def tables(self, conn: Conn) -> dict[str, list[str]]:
+        # (not the contentless FTS5 tables: they cannot be read, only their shadow tables)
         rows = await conn.all(
             "SELECT s.name, p.name FROM sqlite_master s, pragma_table_info(s.name) p"
-            " WHERE s.type = 'table' AND s.name NOT LIKE 'sqlite_%' ORDER BY s.name, p.cid"
+            " WHERE s.type = 'table' AND s.name NOT LIKE 'sqlite_%'"
+            " AND s.sql NOT LIKE ? ORDER BY s.name, p.cid",
+            ("%content=''%",),
         )
         found: dict[str, list[str]] = {}
         for table, column in rows:
@@ -77,6 +88,11 @@ class SqliteDialect(Dialect):
         so the order of the deletes does not matter; virtual tables (FTS) are left to their
         triggers."""
         await tx.execute("PRAGMA defer_foreign_keys = ON")
+        for rs in S.SPECS.values():  # their trigram rows first: those go only when told
+            rows = await tx.all(
+                "SELECT seq FROM %s WHERE workspace_id = ?" % rs.table, (workspace_id,)
+            )
+            await search.unindex(tx, rs, workspace_id, [int(r[0]) for r in rows])
         tables = await tx.all(
             "SELECT s.name FROM sqlite_master s WHERE s.type = 'table'"
             " AND s.name NOT LIKE 'sqlite_%' AND s.sql NOT LIKE 'CREATE VIRTUAL TABLE%'"

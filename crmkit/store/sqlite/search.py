@@ -1,12 +1,12 @@
-"""SQLite's search: the word index (store/sqlite/words.py), whose tokens all belong to one
-workspace, and each record's own search columns: `search_text` (its indexed text,
-searchtext.document) and `search_fold` (that text folded, searchtext.fold). Written in the
-record's own write transaction.
+"""SQLite's search: the word index and the trigram index (store/sqlite/words.py), whose
+tokens all belong to one workspace, and each record's own search columns: `search_text` (its
+indexed text, searchtext.document) and `search_fold` (that text folded, searchtext.fold).
+Written in the record's own write transaction.
 
 Two ways to find a search's candidate window (the workspace's 1,001 newest matches as of its
 first page), both walking the caller's workspace alone:
 - the word path (words.WordSearch): every word five to 32 ASCII letters, no filters, ranked;
-- the trigram path (`build`): the word index's trigram tokens find the rows holding every
+- the trigram path (`build`): the trigram index's tokens find the rows holding every
   trigram of each word (or of one of its typo alternatives), newest first, and each is
   checked on its folded text; words shorter than three characters are checked on
   `lower(search_text)` (ASCII letters folded, as SQLite's LIKE folds them), and a search of
@@ -51,20 +51,56 @@ def _columns_sql(rs: S.RecordSpec) -> str:
     return "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table
 
 
-def _columns(parts: list[Any], seq: int) -> tuple[str | None, str | None, int]:
-    body = text.document(parts)
-    return body or None, text.fold(body) or None, seq
+async def _forget_grams(tx: Tx, rs: S.RecordSpec, workspace_id: str, seqs: list[int]) -> None:
+    """Remove the trigram rows of these records, by the folded text they were made from (the
+    contentless table must be given its tokens again): before that text changes or goes."""
+    if not seqs:
+        return
+    rows = []
+    for start in range(0, len(seqs), 500):
+        part = seqs[start : start + 500]
+        rows += await tx.all(
+            "SELECT seq, search_fold FROM %s WHERE seq IN (%s) AND search_fold IS NOT NULL"
+            % (rs.table, ", ".join("?" * len(part))),
+            part,
+        )
+    await tx.executemany(
+        word_index.grams_delete_sql(rs),
+        [(key(int(seq)), word_index.grams_row(workspace_id, str(fold))) for seq, fold in rows],
+    )
+
+
+async def _write(
+    tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
+) -> bool:
+    """The records' word rows, trigram rows and search columns (their old rows gone already);
+    whether any has a run of letters longer than 32."""
+    words, grams, columns = [], [], []
+    long_runs = False
+    for seq, parts in docs:
+        terms, long_ = word_index.row(rs, workspace_id, parts)
+        long_runs = long_runs or long_
+        body = text.document(parts)
+        folded = text.fold(body)
+        words.append((key(seq), terms))
+        if folded:
+            grams.append((key(seq), word_index.grams_row(workspace_id, folded)))
+        columns.append((body or None, folded or None, seq))
+    await tx.executemany(word_index.insert_sql(rs), words)
+    await tx.executemany(word_index.grams_insert_sql(rs), grams)
+    await tx.executemany(_columns_sql(rs), columns)
+    return long_runs
 
 
 async def index(
     tx: Tx, rs: S.RecordSpec, seq: int, workspace_id: str, parts: list[Any], replace: bool
 ) -> None:
-    """A record's word-index row, its search columns and its words in the typo vocabulary."""
+    """A record's word-index row, trigram row, search columns, and its words in the typo
+    vocabulary."""
     if replace:
         await tx.execute(word_index.delete_sql(rs), (key(seq),))
-    terms, long_runs = word_index.row(rs, workspace_id, parts)
-    await tx.execute(word_index.insert_sql(rs), (key(seq), terms))
-    await tx.execute(_columns_sql(rs), _columns(parts, seq))
+        await _forget_grams(tx, rs, workspace_id, [seq])
+    long_runs = await _write(tx, rs, workspace_id, [(seq, parts)])
     rows = [(workspace_id, rs.kind, *text.LONG_RUNS)] if long_runs else []
     await text.learn(tx, rows + text.vocabulary(workspace_id, rs.kind, text.document(parts)))
 
@@ -72,15 +108,17 @@ async def index(
 async def reindex_many(
     tx: Tx, rs: S.RecordSpec, workspace_id: str, docs: list[tuple[int, list[Any]]]
 ) -> None:
-    """New word-index rows and search columns for many records, (seq, parts) each, a
-    statement per table. The typo vocabulary is left as it is: it only grows."""
-    keys = [(key(seq),) for seq, _ in docs]
-    await tx.executemany(word_index.delete_sql(rs), keys)
-    rows = [(key(seq), word_index.row(rs, workspace_id, parts)) for seq, parts in docs]
-    await tx.executemany(word_index.insert_sql(rs), [(k, terms) for k, (terms, _) in rows])
-    if any(long_runs for _, (_, long_runs) in rows):
+    """New search rows and columns for many records, (seq, parts) each, a statement per
+    table. The typo vocabulary is left as it is: it only grows."""
+    await tx.executemany(word_index.delete_sql(rs), [(key(seq),) for seq, _ in docs])
+    await _forget_grams(tx, rs, workspace_id, [seq for seq, _ in docs])
+    if await _write(tx, rs, workspace_id, docs):
         await tx.execute(text.VOCABULARY_SQL, (workspace_id, rs.kind, *text.LONG_RUNS))
-    await tx.executemany(_columns_sql(rs), [_columns(parts, seq) for seq, parts in docs])
+
+
+async def unindex(tx: Tx, rs: S.RecordSpec, workspace_id: str, seqs: list[int]) -> None:
+    """Before records are deleted: their trigram rows (their word rows go by trigger)."""
+    await _forget_grams(tx, rs, workspace_id, seqs)
 
 
 def _phrase(token: str) -> str:
@@ -97,7 +135,7 @@ def build(
     """Which records match (every word, as a substring or within one typo) and the rank of
     each record found. The workspace is checked on the record too (lists._window)."""
     qwords = text.query_words(query)
-    t, w = rs.table, word_index.table(rs)
+    t, w = rs.table, word_index.gram_table(rs)
     q = word_index.qualifier(workspace_id)
     clauses: list[str] = []
     checks: list[str] = []

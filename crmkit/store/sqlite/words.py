@@ -21,12 +21,13 @@ never walks, then drops, another workspace's matches), then:
 - `Q2<sub>`: each substring of text found through a link (a contact's company name), and
   what only the trigram index's case folding makes findable: tier 3;
 - `Q3<window>`, `Q4<window>`: the same for runs longer than 32 letters, by their 32-letter
-  windows, found by a prefix query (see `LONG_RUNS`);
-- `Q5<hex>`: each trigram of the whole indexed text, folded (searchtext.fold), in hex: every
-  other search (filters, a sort, short or non-letter words) finds its candidates by the
-  trigrams of its words, then checks each candidate's folded text (store/sqlite/search.py).
-  So no search ever walks another workspace's index entries: its cost depends on the
-  caller's workspace alone.
+  windows, found by a prefix query (see `LONG_RUNS`).
+Beside it, `<type>_grams` holds `Q5<hex>` tokens: each trigram of the record's folded text
+(search_fold), in hex. Every other search (filters, a sort, short or non-letter words) finds
+its candidates by the trigrams of its words and checks each on its folded text
+(store/sqlite/search.py). So no search walks another workspace's entries: its cost depends on
+the caller's workspace alone. That table keeps no copy of its tokens (content=''): they
+follow from search_fold and the workspace, and removing a row means giving them again.
 Query words are letters only, so none is a prefix of a digit-led token's text.
 """
 
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -108,6 +109,27 @@ def gram_token(q: str, gram: str) -> str:
     return q + GRAM + gram.encode("utf-8", "surrogatepass").hex()
 
 
+def gram_table(rs: S.RecordSpec) -> str:
+    return rs.table + "_grams"
+
+
+def grams_row(workspace_id: str, folded: str | None) -> str:
+    """The `_grams` row of a record whose folded text is `folded` (the exact text a 'delete'
+    must give again: the tokens sorted)."""
+    q = qualifier(workspace_id)
+    return " ".join(sorted(gram_token(q, g) for g in searchtext.grams(folded or "")))
+
+
+def grams_insert_sql(rs: S.RecordSpec) -> str:
+    return "INSERT INTO %s (rowid, terms) VALUES (?, ?)" % gram_table(rs)
+
+
+def grams_delete_sql(rs: S.RecordSpec) -> str:
+    """Removes a row of the contentless `_grams` table: (rowid, the tokens it was given)."""
+    t = gram_table(rs)
+    return "INSERT INTO %s (%s, rowid, terms) VALUES ('delete', ?, ?)" % (t, t)
+
+
 def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> tuple[str, bool]:
     """The tokens of a record whose searchable values, in spec order, are the start of
     `parts` (the rest: text found through a link); and whether it has a run longer than 32
@@ -133,8 +155,6 @@ def row(rs: S.RecordSpec, workspace_id: str, parts: Sequence[Any]) -> tuple[str,
     tokens += sorted(q + LONG + sub for sub in long_)
     tokens += sorted(q + LINKED + sub for sub in other_short - short)
     tokens += sorted(q + LONG_LINKED + sub for sub in other_long - long_)
-    folded = searchtext.fold(searchtext.document(list(parts)))
-    tokens += sorted(gram_token(q, g) for g in searchtext.grams(folded))
     return " ".join(tokens), bool(other_long)
 
 
@@ -174,36 +194,68 @@ async def backfill(conn: aiosqlite.Connection) -> None:
 
 
 async def rebuild(conn: aiosqlite.Connection) -> None:
-    """Migration 0016: every record's search columns and word-index row anew (its trigram
-    tokens are new), newest first so FTS5 appends (in batches: never all held at once)."""
+    """Migration 0016: every record's search columns, word-index row and trigram row anew."""
+
+    async def fetch(sql: str, params: Sequence[Any]) -> list[Any]:
+        return list(await conn.execute_fetchall(sql, params))
+
     for rs in S.SPECS.values():
-        fields = ", ".join("r." + f.name for f in rs.searchable)
-        linked = ", co.name" if rs.kind == "contact" else ""
-        join = (
-            " LEFT JOIN companies co ON co.id = r.company_id AND co.workspace_id = r.workspace_id"
-            if linked
-            else ""
+        await rebuild_type(fetch, conn.execute, conn.executemany, rs)
+
+
+Run = Callable[..., Awaitable[Any]]
+BATCH = 20_000
+
+
+async def rebuild_type(
+    fetch: Run,
+    execute: Run,
+    executemany: Run,
+    rs: S.RecordSpec,
+    done: Callable[[int], None] | None = None,
+) -> None:
+    """Every record of a type: its search columns, word-index row and trigram row, written
+    anew from its stored fields (and, for a contact, its company's name), newest first so that
+    FTS5 appends; a batch at a time, never all held at once. `fetch`, `execute`,
+    `executemany` run statements; `done` hears how many records each batch did."""
+    fields = ", ".join("r." + f.name for f in rs.searchable)
+    linked = ", co.name" if rs.kind == "contact" else ""
+    join = (
+        " LEFT JOIN companies co ON co.id = r.company_id AND co.workspace_id = r.workspace_id"
+        if linked
+        else ""
+    )
+    await execute("DELETE FROM %s" % table(rs))
+    await execute("INSERT INTO %s (%s) VALUES ('delete-all')" % (gram_table(rs), gram_table(rs)))
+    if done is not None:
+        done(0)
+    below = 1 << 62
+    while batch := await fetch(
+        "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s WHERE r.seq < ? ORDER BY r.seq DESC"
+        " LIMIT %d" % (fields, linked, rs.table, join, BATCH),
+        (below,),
+    ):
+        tokens, grams, columns, marks = [], [], [], set()
+        for seq, ws, *parts in batch:
+            terms, long_ = row(rs, str(ws), parts)
+            key = searchtext.key(int(seq))
+            tokens.append((key, terms))
+            body = searchtext.document(parts)
+            folded = searchtext.fold(body)
+            if folded:
+                grams.append((key, grams_row(str(ws), folded)))
+            columns.append((body or None, folded or None, int(seq)))
+            if long_:
+                marks.add((str(ws), rs.kind, *LONG_RUNS))
+        await executemany(insert_sql(rs), tokens)
+        await executemany(grams_insert_sql(rs), grams)
+        await executemany(
+            "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table, columns
         )
-        await conn.execute("DELETE FROM %s" % table(rs))
-        cursor = await conn.execute(
-            "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s ORDER BY r.seq DESC"
-            % (fields, linked, rs.table, join)
-        )
-        while batch := await cursor.fetchmany(20_000):
-            tokens, columns, marks = [], [], set()
-            for seq, ws, *parts in batch:
-                terms, long_ = row(rs, str(ws), parts)
-                tokens.append((searchtext.key(int(seq)), terms))
-                body = searchtext.document(parts)
-                columns.append((body or None, searchtext.fold(body) or None, int(seq)))
-                if long_:
-                    marks.add((str(ws), rs.kind, *LONG_RUNS))
-            await conn.executemany(insert_sql(rs), tokens)
-            await conn.executemany(
-                "UPDATE %s SET search_text = ?, search_fold = ? WHERE seq = ?" % rs.table, columns
-            )
-            await conn.executemany(searchtext.VOCABULARY_SQL, marks)
-        await cursor.close()
+        await executemany(searchtext.VOCABULARY_SQL, list(marks))
+        below = int(batch[-1][0])
+        if done is not None:
+            done(len(batch))
 
 
 def eligible(words: list[str], typos: dict[str, list[str]]) -> bool:
