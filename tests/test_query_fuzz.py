@@ -101,7 +101,7 @@ def _check(rs: S.RecordSpec, params: list[tuple[str, str]]) -> None:
         return
     found = None
     if plan.search is not None:
-        found = search.build(rs, "w_x", plan.search, {})
+        found = search.build(DIALECT, rs, "w_x", plan.search, {})
     for after in (None, (MARK + "'", "c_" + MARK), (None, MARK)):
         if found is None:
             sql, values = page_sql(DIALECT, rs, plan, "w_x", after, with_count=True)

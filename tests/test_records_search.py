@@ -277,12 +277,12 @@ def test_rank_by_like_agrees_with_lower_case_comparisons(rows, query) -> None:
     import sqlite3
 
     from crmkit import spec as S
-    from crmkit.store.searchtext import TIER, words
-    from crmkit.store.sqlite.search import _score
+    from crmkit.store.searchtext import TIER, score_sql, words
+    from crmkit.store.sqlite.dialect import DIALECT
 
     q = " ".join(query.split()).lower()
     qwords = words(q) or [q]
-    score, params = _score(S.CONTACT, q, qwords)
+    score, params = score_sql(DIALECT, S.CONTACT, q, qwords)
     hay = (
         "lower(coalesce(name, '')) || ' ' || lower(coalesce(email, ''))"
         " || ' ' || lower(coalesce(phone, ''))"

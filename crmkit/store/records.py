@@ -6,11 +6,12 @@ column names come only from the spec; values are always bound.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Plan
+from crmkit.store import sql_query
 from crmkit.store.base import Conn, Database, Row, Tx
 from crmkit.store.sql_query import columns
 
@@ -163,6 +164,31 @@ async def page(
     more may match than it says (a search whose candidate window is full: matches older
     than the window are never looked at). `found`: from `search_plan`, for a search."""
     return await db.dialect.page(db, rs, plan, workspace_id, after, found)
+
+
+async def plain_page(
+    db: Database,
+    rs: S.RecordSpec,
+    plan: Plan,
+    workspace_id: str,
+    after: tuple[Any, str] | None,
+    *,
+    width: int = 0,
+    numbers: Iterable[int] = (),
+) -> tuple[list[Row], int, bool]:
+    """A list page with no search, as `page` answers it, walking the sort column's index:
+    the page and its capped total from one statement; a page past the last row counts
+    alone. `width`, `numbers`: as Database.many takes them."""
+    d = db.dialect
+    sql, params = sql_query.page_sql(d, rs, plan, workspace_id, after, with_count=True)
+    rows = await db.many(sql, params, width=width, numbers=numbers)
+    if rows:
+        return rows, int(rows[0][-1]), False
+    if after is None:
+        return [], 0, False
+    row = await db.one(*sql_query.count_sql(d, rs, plan, workspace_id))
+    assert row is not None
+    return [], int(row[0]), False
 
 
 async def search_plan(

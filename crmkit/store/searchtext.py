@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from crmkit import spec as S
-from crmkit.store.base import Conn, Tx
+from crmkit.store.base import Conn, Dialect, Sql, Tx
 
 TYPO_MIN = 5  # words this long tolerate one typo
 TERM_MAX = 32  # longer words are indexed for substrings only
@@ -166,3 +166,37 @@ async def typo_terms(
         near = [str(r[0]) for r in rows if r[0] != w and within_one_edit(w, str(r[0]))]
         found[w] = sorted(near)[:MAX_TYPO_TERMS]
     return found, any(r[0] == LONG_RUNS[1] for r in rows)
+
+
+def escape_like(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def score_sql(d: Dialect, rs: S.RecordSpec, q: str, qwords: list[str]) -> Sql:
+    """A found record's place in a ranked search: its tier times TIER plus its key (-seq),
+    so that lower is better and equally good records come newest first. The tiers: 0 the
+    title or key is the search; 1 the title starts with its first word; 2 every word is in
+    the record's own fields; 3 the rest (a typo, a contact's company name). SQLite's word path
+    ranks the same way with tokens (store/sqlite/words.py).
+
+    LIKE (ILIKE under COLLATE "C"), which folds ASCII letters only, rather than comparing
+    lower() copies: the same answer without a new string per field and row. `q` is the search
+    as sent: lower-casing it first would also change what LIKE never folds (a title "Gizmo Ⓐ
+    Widgets" was then not equal to that very search)."""
+    pattern = escape_like(q)
+    exact = [d.like(rs.title)]
+    params: list[object] = [pattern]
+    if rs.upsert_key:
+        exact.append(d.like(rs.upsert_key))
+        params.append(pattern)
+    hay = " || ' ' || ".join("coalesce(%s, '')" % f.name for f in rs.searchable)
+    every = " AND ".join(d.like("(%s)" % hay) for _ in qwords)
+    sql = "(CASE WHEN %s THEN 0 WHEN %s THEN 1 WHEN %s THEN 2 ELSE 3 END) * %d - %s.seq" % (
+        " OR ".join(exact),
+        d.like(rs.title),
+        every,
+        TIER,
+        rs.table,
+    )
+    first = escape_like(qwords[0]) + "%"
+    return sql, [*params, first, *("%" + escape_like(w) + "%" for w in qwords)]

@@ -7,7 +7,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Filter, Plan
-from crmkit.store import sql_query as Q
+from crmkit.store import records
 from crmkit.store.base import Conn, Database, Dialect, Row, Sql, Tx
 from crmkit.store.postgres import jsonsql, search
 
@@ -75,15 +75,7 @@ class PostgresDialect(Dialect):
     ) -> tuple[list[Row], int, bool]:
         if isinstance(found, search.PgSearch):
             return await search.page(self, db, rs, plan, workspace_id, after, found)
-        sql, params = Q.page_sql(self, rs, plan, workspace_id, after, with_count=True)
-        rows = await db.many(sql, params, width=0)
-        if rows:
-            return rows, int(rows[0][-1]), False
-        if after is None:
-            return [], 0, False
-        row = await db.one(*Q.count_sql(self, rs, plan, workspace_id))
-        assert row is not None
-        return [], int(row[0]), False
+        return await records.plain_page(db, rs, plan, workspace_id, after)
 
     async def tables(self, conn: Conn) -> dict[str, list[str]]:
         rows = await conn.all(

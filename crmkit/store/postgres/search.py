@@ -68,11 +68,7 @@ class PgSearch:
 
 
 def _contains(s: str) -> str:
-    return "%" + escape_like(s) + "%"
-
-
-def escape_like(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return "%" + text.escape_like(s) + "%"
 
 
 async def plan(
@@ -100,25 +96,8 @@ async def plan(
     if upto is not None:
         conditions.append("seq <= ?")
         params.append(upto)
-    score, score_params = _score(rs, query, qwords)
+    score, score_params = text.score_sql(db.dialect, rs, query, qwords)
     return PgSearch(" AND ".join(conditions) or "TRUE", params, score, score_params)
-
-
-def _score(rs: S.RecordSpec, q: str, qwords: list[str]) -> Sql:
-    pattern = escape_like(q)
-    exact = ["%s ILIKE ? ESCAPE '\\'" % rs.title]
-    params: list[Any] = [pattern]
-    if rs.upsert_key:
-        exact.append("%s ILIKE ? ESCAPE '\\'" % rs.upsert_key)
-        params.append(pattern)
-    hay = " || ' ' || ".join("coalesce(%s, '')" % f.name for f in rs.searchable)
-    every = " AND ".join("(%s) ILIKE ? ESCAPE '\\'" % hay for _ in qwords)
-    sql = (
-        "(CASE WHEN %s THEN 0 WHEN %s ILIKE ? ESCAPE '\\' THEN 1 WHEN %s THEN 2 ELSE 3 END)"
-        " * %d - seq" % (" OR ".join(exact), rs.title, every, text.TIER)
-    )
-    first = escape_like(qwords[0]) + "%"
-    return sql, [*params, first, *(_contains(w) for w in qwords)]
 
 
 PASSED = "(SELECT count(*) FROM cand WHERE ok)"

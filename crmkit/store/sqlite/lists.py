@@ -13,7 +13,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.query import Filter, Plan
-from crmkit.store import searchtext
+from crmkit.store import records, searchtext
 from crmkit.store import sql_query as Q
 from crmkit.store.base import Database, Dialect, Row, Sql
 from crmkit.store.sql_query import COUNT_CAP, SEARCH_CANDIDATES, list_columns
@@ -78,7 +78,7 @@ async def search_plan(
     if not plan.filters and not plan.explicit_sort and words.eligible(qwords, typos):
         low = searchtext.key(upto) if upto is not None else -(1 << 62)
         return words.WordSearch(rs, workspace_id, query, qwords, typos, low, long_runs)
-    return search.build(rs, workspace_id, query, typos, upto)
+    return search.build(db.dialect, rs, workspace_id, query, typos, upto)
 
 
 async def page(
@@ -110,15 +110,15 @@ async def page(
         sql, params = Q.page_sql(d, rs, plan, workspace_id, after, True, sort_after)
         rows = await _page_rows(db, rs, sql, params, search=False)
         return rows, int(rows[0][-1]) if rows else total, False
-    sql, params = Q.page_sql(d, rs, plan, workspace_id, after, with_count=True)
-    rows = await _page_rows(db, rs, sql, params, search=False)
-    if rows:
-        return rows, int(rows[0][-1]), False
-    if after is None:
-        return [], 0, False
-    row = await db.one(*Q.count_sql(d, rs, plan, workspace_id))
-    assert row is not None
-    return [], int(row[0]), False
+    return await records.plain_page(
+        db,
+        rs,
+        plan,
+        workspace_id,
+        after,
+        width=page_width(rs, False),
+        numbers=page_numbers(rs, False),
+    )
 
 
 async def _search_page(

@@ -20,7 +20,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.store import searchtext as text
-from crmkit.store.base import Tx
+from crmkit.store.base import Dialect, Tx
 from crmkit.store.searchtext import key
 from crmkit.store.sqlite import words as word_index
 
@@ -126,6 +126,7 @@ def _phrase(token: str) -> str:
 
 
 def build(
+    d: Dialect,
     rs: S.RecordSpec,
     workspace_id: str,
     query: str,
@@ -182,38 +183,7 @@ def build(
         else:
             conditions.append("%s.seq <= ?" % t)
             head.append(upto)
-    score, score_params = _score(rs, query, qwords)
+    score, score_params = text.score_sql(d, rs, query, qwords)
     return SearchSql(
         source, " AND ".join(conditions + checks) or "1", head + params, order, score, score_params
     )
-
-
-def escape_like(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _score(rs: S.RecordSpec, q: str, qwords: list[str]) -> tuple[str, list[Any]]:
-    """A found row's place: its tier times `TIER` plus its key (-seq), so that lower is better
-    and equally good rows come newest first. The tiers: 0 the title or key is the search; 1
-    the title starts with its first word; 2 every word is in the record's own fields; 3 the
-    rest (a typo, a contact's company name). The word path ranks the same way
-    (words.WordSearch).
-
-    LIKE rather than comparing lower() copies: the same answer (both fold ASCII letters only),
-    without a new string per field and row (a third of the ranking's cost over 1,001
-    candidates). `q` is the search as sent: lower-casing it first would also change what LIKE
-    never folds (a title "Gizmo Ⓐ Widgets" was then not equal to that very search)."""
-    pattern = escape_like(q)
-    exact = ["%s LIKE ? ESCAPE '\\'" % rs.title]
-    params: list[Any] = [pattern]
-    if rs.upsert_key:
-        exact.append("%s LIKE ? ESCAPE '\\'" % rs.upsert_key)
-        params.append(pattern)
-    hay = " || ' ' || ".join("coalesce(%s, '')" % f.name for f in rs.searchable)
-    every = " AND ".join("(%s) LIKE ? ESCAPE '\\'" % hay for _ in qwords)
-    sql = (
-        "CASE WHEN %s THEN 0 WHEN %s LIKE ? ESCAPE '\\' THEN 1 WHEN %s THEN 2 ELSE 3 END"
-        " * %d - %s.seq" % (" OR ".join(exact), rs.title, every, text.TIER, rs.table)
-    )
-    first = escape_like(qwords[0]) + "%"
-    return sql, [*params, first, *("%" + escape_like(w) + "%" for w in qwords)]
