@@ -95,8 +95,10 @@ def allowed_params(rs: S.RecordSpec) -> list[str]:
     return names
 
 
-def _bad(message: str, hint: str, allowed: Iterable[str] = ()) -> InvalidQuery:
-    return InvalidQuery(message, hint, allowed=allowed)
+def _bad(
+    message: str, hint: str, allowed: Iterable[str] = (), code: str | None = None
+) -> InvalidQuery:
+    return InvalidQuery(message, hint, allowed=allowed, code=code)
 
 
 def _field_for(rs: S.RecordSpec, name: str) -> S.Field | None:
@@ -255,6 +257,7 @@ def _filter(rs: S.RecordSpec, key: str, raw: str, now: int) -> Filter:
                 f"unknown filter {key[:60]!r} for {rs.plural}",
                 "filter with field=[op:]value on one of the allowed names",
                 allowed_params(rs),
+                code="unknown_parameter",
             )
         field = found
     op, value = "eq", raw
@@ -477,6 +480,7 @@ def fixed_params(
                 f"unknown parameter {key[:60]!r} for {route}",
                 f"use only the allowed parameters, e.g. {route}?{allowed[0]}=...",
                 (*allowed, "format"),
+                code="unknown_parameter",
             )
         if key in found:
             raise _bad(f"{key} is given more than once", f"send {key}= once")

@@ -8,7 +8,7 @@ from crmkit import spec as S
 from crmkit.records import activities, auditlog, feeds
 from crmkit.render import Listing, Record
 from crmkit.web.body import Body, parse
-from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.endpoint import Call, Op
 from crmkit.web.routing import route
 
 
@@ -67,14 +67,46 @@ async def audit_log(call: Call) -> Listing:
 
 
 def _routes() -> list[Route]:
-    routes = []
+    routes: list[Route] = []
     for rs in S.SPECS.values():
         path = "/%s/{id:handle}/activities" % rs.plural
-        routes.append(route(path, {"GET": record_activities, "POST": log_activity}))
+        ops = {
+            "GET": Op(
+                record_activities,
+                "read",
+                f"A {rs.kind}'s activities, newest first",
+                params=activities.RECORD_PARAMS,
+            ),
+            "POST": Op(log_activity, "write", f"Log an activity on a {rs.kind}", body=ActivityBody),
+        }
+        routes.append(route(path, ops))
     routes += [
-        Route("/activities", endpoint(list_activities), methods=["GET"]),
-        Route("/reminders", endpoint(reminders), methods=["GET"]),
-        Route("/audit", endpoint(audit_log), methods=["GET"]),
+        route(
+            "/activities",
+            {
+                "GET": Op(
+                    list_activities,
+                    "read",
+                    "Activities across records, newest first",
+                    params=activities.SEARCH_PARAMS,
+                )
+            },
+        ),
+        route(
+            "/reminders",
+            {
+                "GET": Op(
+                    reminders,
+                    "read",
+                    "Follow-ups due now (or within days=N)",
+                    params=activities.REMINDER_PARAMS,
+                )
+            },
+        ),
+        route(
+            "/audit",
+            {"GET": Op(audit_log, "read", "The audit log, newest first", params=auditlog.PARAMS)},
+        ),
     ]
     return routes
 

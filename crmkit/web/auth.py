@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import Route
-
 from crmkit.accounts import codes, plans, signin, tokens
 from crmkit.clock import iso
 from crmkit.render import Document, Listing, Message, Record
 from crmkit.web.body import Body, parse
-from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.endpoint import Call, Op
 from crmkit.web.routing import route
 
 
@@ -141,10 +139,16 @@ async def revoke_token(call: Call) -> Message:
 
 
 routes = [
-    Route("/auth/request", endpoint(request_code, auth=False), methods=["POST"]),
-    Route("/auth/verify", endpoint(verify_code, auth=False), methods=["POST"]),
-    Route("/whoami", endpoint(whoami), methods=["GET"]),
-    Route("/tokens", endpoint(list_tokens), methods=["GET"]),
+    route(
+        "/auth/request",
+        {"POST": Op(request_code, None, "Email a 6-digit sign-in code", body=CodeRequest)},
+    ),
+    route(
+        "/auth/verify",
+        {"POST": Op(verify_code, None, "Trade the code for a token", body=VerifyRequest)},
+    ),
+    route("/whoami", {"GET": Op(whoami, "read", "Who you are, your workspace and plan usage")}),
+    route("/tokens", {"GET": Op(list_tokens, "read", "Your live tokens")}),
     # `:handle` so the full handle works too (DESIGN 2), as on the record routes.
-    route("/tokens/{token_id:handle}", {"DELETE": revoke_token}),
+    route("/tokens/{token_id:handle}", {"DELETE": Op(revoke_token, "admin", "Revoke a token")}),
 ]

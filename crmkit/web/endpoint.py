@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel
 from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 
 from crmkit import spec as S
 from crmkit.accounts import tokens
+from crmkit.errors import InvalidField
 from crmkit.netaddr import address_group
 from crmkit.principal import Principal
 from crmkit.render import Result, respond, wants_json
@@ -57,6 +60,32 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Result | Response]]
+TokenScope = Literal["read", "write", "admin"]
+SCOPES: tuple[TokenScope, ...] = ("read", "write", "admin")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One method of one route, as the route table declares it: what runs, what token scope it
+    needs, what it takes. The endpoint enforces it; /openapi.json is generated from it."""
+
+    handler: Handler
+    scope: TokenScope | None  # None: public, no token
+    summary: str
+    params: tuple[str, ...] = ()  # the query parameters it takes (format is always allowed)
+    body: type[BaseModel] | None = None  # the JSON body it takes
+    # The handler reads its own query: a record list's query language, or an OAuth endpoint
+    # (RFC 6749 3.1: an authorization server ignores parameters it does not know).
+    own_query: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.scope in ("write", "admin")
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Every query parameter the route takes, `format` included."""
+        return (*self.params, "format")
 
 
 def runtime(request: Request) -> Runtime:
@@ -64,13 +93,34 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def endpoint(handler: Handler, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
+def check_params(query: str, op: Op, method: str, path: str) -> None:
+    """400 unknown_parameter for a query parameter the route does not take: a misspelt one
+    silently ignored would do something else than asked (a write that ignores ?dry_run)."""
+    accepted = op.accepted
+    for key, _ in parse_qsl(query, keep_blank_values=True):
+        if key not in accepted:
+            raise InvalidField(
+                f"unknown parameter {key[:60]!r} for {method} {path}",
+                f"{method} {path} takes only: {', '.join(accepted)}",
+                allowed=accepted,
+                code="unknown_parameter",
+            )
+
+
+def endpoint(op: Op, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
+    handler = op.handler
+    checked = not op.own_query
+
     async def run(request: Request) -> Response:
         # the raw query string: `request.url` would build a whole URL object for it
         query = request.scope["query_string"].decode("latin-1")
         as_json = wants_json(query, request.headers.get("accept", ""))
         rt = runtime(request)
-        who = await tokens.authenticate(rt, request.headers.get("authorization")) if auth else None
+        who = None
+        if op.scope is not None:
+            who = await tokens.authenticate(rt, request.headers.get("authorization"))
+        if checked and query:
+            check_params(query, op, method, path)
         result = await handler(Call(request, rt, as_json, who, query))
         if isinstance(result, Response):
             return result

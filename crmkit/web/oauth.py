@@ -11,14 +11,14 @@ from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from crmkit.errors import CrmError, OAuthError, PayloadTooLarge
 from crmkit.oauth import clients, grants
 from crmkit.runtime import Runtime
 from crmkit.web.body import read_json
-from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.endpoint import Call, Handler, Op
 from crmkit.web.oauth_pages import authorize_get, authorize_post
+from crmkit.web.routing import route
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_FIELD = 4096
@@ -201,27 +201,47 @@ async def revoke(call: Call) -> dict[str, Any]:
     return {}
 
 
+def _public(handler: Handler, summary: str) -> Op:
+    # RFC 6749 3.1: an authorization server ignores request parameters it does not know.
+    return Op(handler, None, summary, own_query=True)
+
+
 routes = [
-    Route(
+    route(
         "/.well-known/oauth-protected-resource",
-        endpoint(resource_metadata, auth=False),
-        methods=["GET"],
+        {"GET": _public(resource_metadata, "OAuth protected-resource metadata (RFC 9728)")},
     ),
-    Route(
+    route(
         "/.well-known/oauth-protected-resource/mcp",
-        endpoint(resource_metadata, auth=False),
-        methods=["GET"],
+        {"GET": _public(resource_metadata, "OAuth protected-resource metadata of /mcp")},
     ),
-    Route(
+    route(
         "/.well-known/oauth-authorization-server",
-        endpoint(server_metadata, auth=False),
-        methods=["GET"],
+        {"GET": _public(server_metadata, "OAuth authorization-server metadata (RFC 8414)")},
     ),
-    Route("/oauth/register", endpoint(oauth_json(register, 201), auth=False), methods=["POST"]),
-    Route("/oauth/authorize", endpoint(authorize_get, auth=False), methods=["GET"]),
-    Route("/oauth/authorize", endpoint(authorize_post, auth=False), methods=["POST"]),
-    Route("/oauth/token", endpoint(oauth_json(token), auth=False), methods=["POST"]),
-    Route("/oauth/token", endpoint(oauth_json(post_only), auth=False), methods=["GET"]),
-    Route("/oauth/revoke", endpoint(oauth_json(revoke), auth=False), methods=["POST"]),
-    Route("/oauth/revoke", endpoint(oauth_json(post_only), auth=False), methods=["GET"]),
+    route(
+        "/oauth/register",
+        {"POST": _public(oauth_json(register, 201), "Register an OAuth client (RFC 7591)")},
+    ),
+    route(
+        "/oauth/authorize",
+        {
+            "GET": _public(authorize_get, "The sign-in and consent page"),
+            "POST": _public(authorize_post, "The sign-in page's forms"),
+        },
+    ),
+    route(
+        "/oauth/token",
+        {
+            "POST": _public(oauth_json(token), "OAuth token endpoint"),
+            "GET": _public(oauth_json(post_only), "405: the token endpoint takes POST"),
+        },
+    ),
+    route(
+        "/oauth/revoke",
+        {
+            "POST": _public(oauth_json(revoke), "OAuth token revocation (RFC 7009)"),
+            "GET": _public(oauth_json(post_only), "405: revocation takes POST"),
+        },
+    ),
 ]

@@ -16,7 +16,7 @@ from crmkit.records import deletes, listing, service
 from crmkit.render import Listing, Message, Record
 from crmkit.web import activities
 from crmkit.web.body import read_json
-from crmkit.web.endpoint import Call, Handler
+from crmkit.web.endpoint import Call, Op
 from crmkit.web.record_bodies import parse_body
 from crmkit.web.routing import route
 
@@ -102,16 +102,35 @@ async def delete_record(call: Call) -> Message:
 
 
 def _collection_route(rs: S.RecordSpec) -> Route:
-    return route("/" + rs.plural, {"GET": list_records, "POST": create_record})
+    key = f", or update the one with the same {rs.upsert_key}" if rs.upsert_key else ""
+    return route(
+        "/" + rs.plural,
+        {
+            "GET": Op(
+                list_records,
+                "read",
+                f"List {rs.plural}: filters, search, sort, pages",
+                own_query=True,  # the query language (crmkit/query.py) names what it takes
+            ),
+            "POST": Op(create_record, "write", f"Create a {rs.kind}{key}"),
+        },
+    )
 
 
 def _item_route(rs: S.RecordSpec) -> Route:
-    handlers: dict[str, Handler] = {
-        "GET": get_record,
-        "PATCH": patch_record,
-        "DELETE": delete_record,
-    }
-    return route("/" + rs.plural + "/{id:handle}", handlers)
+    return route(
+        "/" + rs.plural + "/{id:handle}",
+        {
+            "GET": Op(get_record, "read", f"One {rs.kind}"),
+            "PATCH": Op(patch_record, "write", f"Change some fields of a {rs.kind}"),
+            "DELETE": Op(
+                delete_record,
+                "write",
+                f"Delete a {rs.kind} (two steps: the first answers a confirm token)",
+                params=("confirm",),
+            ),
+        },
+    )
 
 
 # A request tries the routes of its first path segment in this order (web/routing.py), a

@@ -1,4 +1,10 @@
-"""Starlette's router, trying only the routes a request's first path segment can match.
+"""The route table's parts (`route(path, {method: Op})`) and the router that serves it.
+
+Every route crmkit serves is an ApiRoute: each of its methods has an Op (web/endpoint.py)
+saying what token scope it needs and what query and body it takes. The endpoint enforces that;
+/openapi.json is generated from it.
+
+The router tries only the routes a request's first path segment can match.
 
 Why: Starlette tries every route in order, a regex match each (~1.5 us). With ~45 routes a
 single GET of a contact tried 16 and /healthz 25, a tenth of their time. Routes are grouped
@@ -15,12 +21,12 @@ from collections.abc import Mapping, Sequence
 
 from starlette._utils import get_route_path
 from starlette.convertors import PathConvertor, register_url_convertor
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
 
-from crmkit.render import Result
-from crmkit.web.endpoint import Call, Handler, endpoint
+from crmkit.web.endpoint import Op, endpoint
 
 
 class HandleConvertor(PathConvertor):
@@ -34,20 +40,29 @@ class HandleConvertor(PathConvertor):
 register_url_convertor("handle", HandleConvertor())
 
 
-def route(path: str, handlers: Mapping[str, Handler]) -> Route:
+class ApiRoute(Route):
+    """A Route that keeps its table entry: each method's Op."""
+
+    def __init__(self, path: str, ops: Mapping[str, Op]) -> None:
+        self.ops = dict(ops)
+        if len(ops) == 1:
+            [(method, op)] = ops.items()
+            super().__init__(path, endpoint(op, method, path), methods=[method])
+            return
+        runs = {m: endpoint(o, m, path) for m, o in ops.items()}
+
+        async def by_method(request: Request) -> Response:
+            method = request.method
+            return await runs["GET" if method == "HEAD" else method](request)
+
+        by_method.__name__ = "_".join(o.handler.__name__ for o in ops.values())
+        super().__init__(path, by_method, methods=list(ops))
+
+
+def route(path: str, ops: Mapping[str, Op]) -> ApiRoute:
     """One route for every method a path takes: a wrong method's 405 then names them all (with
     a route per method, Starlette's 405 names only the first route's)."""
-
-    if len(handlers) == 1:
-        [(method, handler)] = handlers.items()
-        return Route(path, endpoint(handler), methods=[method])
-
-    async def by_method(call: Call) -> Result | Response:
-        method = call.request.method
-        return await handlers["GET" if method == "HEAD" else method](call)
-
-    by_method.__name__ = "_".join(h.__name__ for h in handlers.values())
-    return Route(path, endpoint(by_method), methods=list(handlers))
+    return ApiRoute(path, ops)
 
 
 def first_segment(path: str) -> str | None:

@@ -7,12 +7,12 @@ from importlib import resources
 from pathlib import Path
 
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from crmkit import __version__
 from crmkit.errors import ServiceUnavailable
 from crmkit.render import Message
-from crmkit.web.endpoint import Call, endpoint
+from crmkit.web.endpoint import Call, Op
+from crmkit.web.routing import route
 
 
 @cache
@@ -64,8 +64,8 @@ async def llms_txt(call: Call) -> Response:
 
 
 routes = [
-    Route("/healthz", endpoint(healthz, auth=False), methods=["GET"]),
-    Route("/readyz", endpoint(readyz, auth=False), methods=["GET"]),
-    Route("/help", endpoint(help_page, auth=False), methods=["GET"]),
-    Route("/llms.txt", endpoint(llms_txt, auth=False), methods=["GET"]),
+    route("/healthz", {"GET": Op(healthz, None, "Liveness")}),
+    route("/readyz", {"GET": Op(readyz, None, "Readiness: the database answers")}),
+    route("/help", {"GET": Op(help_page, None, "The manual")}),
+    route("/llms.txt", {"GET": Op(llms_txt, None, "A short guide for language models")}),
 ]

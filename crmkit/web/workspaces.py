@@ -13,7 +13,7 @@ from crmkit.accounts import members, stepup, workspaces
 from crmkit.clock import iso
 from crmkit.render import Listing, Message, Record
 from crmkit.web.body import Body, parse
-from crmkit.web.endpoint import Call
+from crmkit.web.endpoint import Call, Op
 from crmkit.web.routing import route
 
 
@@ -230,13 +230,41 @@ async def remove_member(call: Call) -> Message:
 # Ids in the path may be bare (w_...) or handles (workspace/w_...): the `handle` convertor
 # (web/routing.py), which takes one id, so `/workspaces/{id}` cannot swallow the longer paths.
 W = "/workspaces/{workspace_id:handle}"
+CODE = ("code",)  # the step-up code, or the X-Escalation-Code header
 routes = [
-    route("/workspaces", {"GET": list_workspaces, "POST": create_workspace}),
-    route(W + "/members/{user_id:handle}/role", {"POST": set_role}),
-    route(W + "/members/{user_id:handle}", {"DELETE": remove_member}),
-    route(W + "/members", {"GET": list_members}),
-    route(W + "/invites/{invite_id:handle}", {"DELETE": withdraw_invite}),
-    route(W + "/invites", {"POST": invite}),
-    route(W + "/tokens", {"POST": mint_token}),
-    route(W, {"PATCH": rename_workspace, "DELETE": delete_workspace}),
+    route(
+        "/workspaces",
+        {
+            "GET": Op(list_workspaces, "read", "The workspaces you belong to"),
+            "POST": Op(create_workspace, "admin", "Create a workspace", body=WorkspaceBody),
+        },
+    ),
+    route(
+        W + "/members/{user_id:handle}/role",
+        {"POST": Op(set_role, "admin", "Change a member's role", params=CODE, body=RoleBody)},
+    ),
+    route(
+        W + "/members/{user_id:handle}",
+        {"DELETE": Op(remove_member, "admin", "Remove a member, or leave", params=CODE)},
+    ),
+    route(W + "/members", {"GET": Op(list_members, "read", "Members and pending invites")}),
+    route(
+        W + "/invites/{invite_id:handle}",
+        {"DELETE": Op(withdraw_invite, "admin", "Withdraw a pending invite")},
+    ),
+    route(
+        W + "/invites",
+        {"POST": Op(invite, "admin", "Invite someone by email", params=CODE, body=InviteBody)},
+    ),
+    route(
+        W + "/tokens",
+        {"POST": Op(mint_token, "admin", "Mint a token for that workspace", body=TokenBody)},
+    ),
+    route(
+        W,
+        {
+            "PATCH": Op(rename_workspace, "admin", "Rename a workspace", body=WorkspaceBody),
+            "DELETE": Op(delete_workspace, "admin", "Delete a workspace", params=CODE),
+        },
+    ),
 ]
