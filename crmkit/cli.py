@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--email", required=True)
     token.add_argument("--name", default=None, help="label shown in GET /tokens (default: cli)")
+    token.add_argument(
+        "--scope",
+        action="append",
+        metavar="SCOPE",
+        help="read, write or admin; repeat or comma-separate for several (default: all three;"
+        " write and admin include read)",
+    )
+    token.add_argument(
+        "--expires-in-days",
+        type=int,
+        metavar="N",
+        help="a hard expiry N days from now, on top of the idle expiry",
+    )
     token.add_argument("--db", help=DB_HELP)
 
     plan = sub.add_parser(
@@ -148,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "backup":
         return run_backup(settings, args.target)
     if args.command == "token":
-        return asyncio.run(mint_token(settings, args.email, args.name or "cli"))
+        return asyncio.run(
+            mint_token(settings, args.email, args.name or "cli", args.scope, args.expires_in_days)
+        )
     if args.command == "plan":
         return asyncio.run(set_plan(settings, args.workspace_id, args.plan))
     if args.command == "migrate":
@@ -191,8 +206,14 @@ def serve(settings: Settings, *, access_log: bool, workers: int = 1) -> int:
     return 0
 
 
-async def mint_token(settings: Settings, email: str, name: str) -> int:
-    from crmkit.accounts import signin, tokens, users
+async def mint_token(
+    settings: Settings,
+    email: str,
+    name: str,
+    scope: list[str] | None = None,
+    expires_in_days: int | None = None,
+) -> int:
+    from crmkit.accounts import scopes, signin, tokens, users
     from crmkit.app import build_runtime
     from crmkit.errors import CrmError
 
@@ -202,14 +223,21 @@ async def mint_token(settings: Settings, email: str, name: str) -> int:
     try:
         try:
             address = users.normalize_email(email)
-            done = await signin.sign_in(rt, address, tokens.clean_name(name, "--name"))
+            granted = scopes.FULL if scope is None else scopes.text(scopes.parse(",".join(scope)))
+            done = await signin.sign_in(
+                rt,
+                address,
+                tokens.clean_name(name, "--name"),
+                scope=granted,
+                expires_in=scopes.expires_in_days(expires_in_days),
+            )
         except CrmError as exc:
             print(f"crmkit: {exc.message}", file=sys.stderr)
             return 2
         print(done.token.raw)
         print(
             f"# token/{done.token.token_id} for {done.email} in workspace/{done.token.workspace_id}"
-            f" ({done.workspace_name}); shown once",
+            f" ({done.workspace_name}), scopes {granted}; shown once",
             file=sys.stderr,
         )
         return 0

@@ -18,6 +18,8 @@ class Principal:
     token_created_at: int
     token_last_used_at: int
     grant_id: str | None = None  # set when an OAuth connector holds the token
+    scopes: frozenset[str] = frozenset(("read", "write", "admin"))
+    token_expires_at: int | None = None  # a hard expiry set when it was minted
 
     @property
     def via_connector(self) -> bool:

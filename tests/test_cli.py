@@ -127,6 +127,29 @@ async def test_token_command_prints_a_working_token_once(api: Any, db_path: str)
     assert {t["workspace"] for t in r.json()["data"]} == {data["workspace"]["handle"]}
 
 
+async def test_token_command_takes_scopes_and_an_expiry(api: Any, db_path: str) -> None:
+    done = run_cli(
+        "token",
+        "--email",
+        "ops@acme.com",
+        "--scope",
+        "read",
+        "--expires-in-days",
+        "7",
+        "--db",
+        db_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "scopes read;" in done.stderr
+    token = done.stdout.strip()
+    r = await api.json("GET", "/whoami", token)
+    assert r.json()["data"]["token"]["scopes"] == "read"
+    r = await api.json("POST", "/contacts", token, json={"name": "Ada"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"
+    done = run_cli("token", "--email", "ops@acme.com", "--scope", "sudo", "--db", db_path)
+    assert done.returncode == 2 and "unknown scope 'sudo'" in done.stderr
+
+
 def test_token_command_refuses_a_bad_email(tmp_path: Path, capsys: Any) -> None:
     db = str(tmp_path / "t.db")
     assert cli.main(["token", "--email", "not an email", "--db", db]) == 2

@@ -65,8 +65,11 @@ def callback() -> Iterator[str]:
         thread.join(timeout=10)
 
 
+@pytest.mark.parametrize(
+    "button,granted", [("Allow", "read write admin"), ("Allow read-only", "read")]
+)
 async def test_sign_in_in_headless_chromium(
-    server: tuple[Api, LiveServer], callback: str, tmp_path: Path
+    server: tuple[Api, LiveServer], callback: str, tmp_path: Path, button: str, granted: str
 ) -> None:
     api, srv = server
     client_id = await register(api.http, name="Claude", uri=callback)
@@ -100,8 +103,14 @@ async def test_sign_in_in_headless_chromium(
 
             await expect(page.get_by_role("heading", name="Allow access?")).to_be_visible()
             consent = await page.locator("#consent").inner_text()
-            assert consent == "Claude wants to use your crmkit workspace jane's workspace."
-            await page.get_by_role("button", name="Approve").click()
+            assert consent == (
+                "Claude wants to use your crmkit workspace jane's workspace. It asks to:"
+            )
+            # no scope in the link: the page offers everything, and read-only beside it
+            items = await page.locator("#scopes li").all()
+            asked = [await li.get_attribute("data-scope") for li in items]
+            assert asked == ["read", "write", "admin"]
+            await page.get_by_role("button", name=button, exact=True).click()
 
             await page.wait_for_url(callback + "?*")
             await expect(page.get_by_text("connected")).to_be_visible()
@@ -115,5 +124,17 @@ async def test_sign_in_in_headless_chromium(
     assert visits == [f"/callback?code={params['code']}&state=browser-state-1"]
     r = await redeem(api.http, client_id, params["code"], verifier, uri=callback)
     assert r.status_code == 200, r.text
-    who = await api.get("/whoami", r.json()["access_token"])
+    assert r.json()["scope"] == granted
+    access = r.json()["access_token"]
+    who = await api.get("/whoami", access)
     assert who.status_code == 200 and "email=jane@acme.com" in who.text
+    assert f'scopes="{granted}"' in who.text or f"scopes={granted}" in who.text, who.text
+    r = await api.json("POST", "/contacts", access, json={"name": "Ada"})
+    if granted == "read":
+        assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"
+        assert (
+            "reconnect" in r.json()["error"]["hint"]
+            or "connect it again" in (r.json()["error"]["hint"])
+        )
+    else:
+        assert r.status_code == 201, r.text

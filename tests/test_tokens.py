@@ -171,8 +171,10 @@ async def test_token_list_marks_current_and_spans_workspaces(api: Any) -> None:
             "last_used_at",
             "expires_at",
             "current",
+            "scopes",
         }
         assert t["created_at"].endswith("Z") and t["expires_at"].endswith("Z")
+        assert t["scopes"] == "read write admin"
 
     text = (await api.get("/tokens", second)).text
     lines = text.splitlines()

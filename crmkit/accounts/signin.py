@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crmkit.accounts import audit, codes, members, ratelimit, tokens, users
+from crmkit.accounts import audit, codes, members, ratelimit, scopes, tokens, users
 from crmkit.errors import InvalidCode
 from crmkit.runtime import Runtime
 from crmkit.store import accounts as store
@@ -125,8 +125,16 @@ GUESS_HINT = (
 
 
 async def verify(
-    rt: Runtime, raw_email: str, code: str, token_name: str | None, client_ip: str
+    rt: Runtime,
+    raw_email: str,
+    code: str,
+    token_name: str | None,
+    client_ip: str,
+    scope: str = scopes.FULL,
+    expires_in: int | None = None,
 ) -> SignedIn:
+    """`scope`, `expires_in`: what the token may do and for how long (checked by the caller
+    before the code is used up)."""
     email = users.normalize_email(raw_email)
     name = tokens.clean_name(token_name)
     if not await verify_code(rt, email, code, client_ip):
@@ -135,7 +143,7 @@ async def verify(
             'request a new one with POST /auth/request {"email":...}; a code works once, '
             "for 10 minutes, and dies after 5 wrong tries",
         )
-    return await sign_in(rt, email, name)
+    return await sign_in(rt, email, name, scope=scope, expires_in=expires_in)
 
 
 @dataclass(frozen=True)
@@ -155,7 +163,13 @@ async def admit(rt: Runtime, tx: Tx, email: str) -> Admitted:
 
 
 async def sign_in(
-    rt: Runtime, email: str, token_name: str, workspace_id: str | None = None
+    rt: Runtime,
+    email: str,
+    token_name: str,
+    workspace_id: str | None = None,
+    *,
+    scope: str = scopes.FULL,
+    expires_in: int | None = None,
 ) -> SignedIn:
     """Create the user if new, join the workspaces they are invited to, pick their workspace
     and mint a token, in one transaction.
@@ -173,7 +187,14 @@ async def sign_in(
         if workspace_id is None:
             workspace_id = await users.landing_workspace(rt, tx, user)
         minted = await tokens.mint(
-            rt, tx, user_id=user.id, email=email, workspace_id=workspace_id, name=token_name
+            rt,
+            tx,
+            user_id=user.id,
+            email=email,
+            workspace_id=workspace_id,
+            name=token_name,
+            scope=scope,
+            expires_at=None if expires_in is None else rt.clock.now() + expires_in,
         )
         await audit.record(
             tx,

@@ -11,7 +11,8 @@ import secrets
 from dataclasses import dataclass
 
 from crmkit import names
-from crmkit.accounts import audit
+from crmkit.accounts import audit, scopes
+from crmkit.clock import iso_text
 from crmkit.errors import Forbidden, InvalidField, NotFound, Unauthorized
 from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
@@ -56,6 +57,8 @@ class Minted:
     token_id: str
     name: str
     workspace_id: str
+    scopes: str
+    expires_at: int | None
 
 
 async def mint(
@@ -68,12 +71,15 @@ async def mint(
     name: str,
     actor: Principal | None = None,
     grant_id: str | None = None,
+    scope: str = scopes.FULL,
+    expires_at: int | None = None,
 ) -> Minted:
+    """`scope`: space-separated (scopes.text); `expires_at`: a hard expiry, if any."""
     raw = PREFIX + secrets.token_urlsafe(32)
     token_id = new_id("t")
     now = rt.clock.now()
     await store.insert_token(
-        tx, token_id, hash_token(raw), user_id, workspace_id, name, now, grant_id
+        tx, token_id, hash_token(raw), user_id, workspace_id, name, now, grant_id, scope, expires_at
     )
     await audit.record(
         tx,
@@ -81,15 +87,19 @@ async def mint(
         at=now,
         action="token.create",
         target=f"token/{token_id}",
-        detail=f"name: {name}",
+        detail=f"name: {name}"
+        + ("" if scope == scopes.FULL else f"; scopes: {scope}")
+        + ("" if expires_at is None else f"; expires: {iso_text(expires_at)}"),
         actor=actor,
         actor_email=email,
     )
-    return Minted(raw, token_id, name, workspace_id)
+    return Minted(raw, token_id, name, workspace_id, scope, expires_at)
 
 
-def expires_at(rt: Runtime, last_used_at: int) -> int:
-    return last_used_at + rt.settings.token_idle_days * 86400
+def expires_at(rt: Runtime, last_used_at: int, hard: int | None = None) -> int:
+    """When a token dies: after its idle days, or at its hard expiry if that comes first."""
+    idle = last_used_at + rt.settings.token_idle_days * 86400
+    return idle if hard is None else min(idle, hard)
 
 
 async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
@@ -112,6 +122,12 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
         raise Unauthorized("this token is not valid (unknown or revoked)", code="invalid_token")
     token_id, name, user_id, workspace_id, created_at, last_used_at = row[:6]
     now = rt.clock.now()
+    hard = row[13]
+    if hard is not None and now >= hard:
+        raise Unauthorized(
+            f"this token expired at {iso_text(hard)}, the expiry it was minted with",
+            code="token_expired",
+        )
     if now > expires_at(rt, last_used_at):
         raise Unauthorized(
             f"this token expired after {rt.settings.token_idle_days} idle days",
@@ -133,6 +149,8 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
         token_created_at=created_at,
         token_last_used_at=last_used_at,
         grant_id=row[11],
+        scopes=scopes.of_text(row[12]),
+        token_expires_at=hard,
     )
 
 
@@ -146,16 +164,27 @@ class TokenInfo:
     last_used_at: int
     expires_at: int
     current: bool
+    scopes: str
 
 
 async def list_live(rt: Runtime, who: Principal) -> list[TokenInfo]:
     since = rt.clock.now() - rt.settings.token_idle_days * 86400
-    rows = await store.live_tokens(rt.db, who.user_id, since)
+    rows = await store.live_tokens(rt.db, who.user_id, since, rt.clock.now())
     if who.via_connector:
         # A connector sees (and may revoke) only its own session, not the user's others.
         rows = [r for r in rows if r[0] == who.token_id]
     return [
-        TokenInfo(r[0], r[1], r[2], r[3], r[4], r[5], expires_at(rt, r[5]), r[0] == who.token_id)
+        TokenInfo(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            expires_at(rt, r[5], r[7]),
+            r[0] == who.token_id,
+            r[6],
+        )
         for r in rows
     ]
 

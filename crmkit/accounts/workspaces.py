@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crmkit import names
-from crmkit.accounts import audit, plans, stepup, tokens, users
+from crmkit.accounts import audit, plans, scopes, stepup, tokens, users
 from crmkit.errors import Forbidden, InvalidField, NotFound
 from crmkit.ids import bare_id
 from crmkit.principal import Principal
@@ -137,14 +137,25 @@ def not_a_member(raw_id: str) -> Forbidden:
 
 
 async def switch(
-    rt: Runtime, who: Principal, raw_id: str, token_name: str | None
+    rt: Runtime,
+    who: Principal,
+    raw_id: str,
+    token_name: str | None,
+    asked: frozenset[str] | None = None,
+    expires_in: int | None = None,
 ) -> tuple[tokens.Minted, str]:
-    """Mint a token acting in another workspace the caller belongs to."""
+    """Mint a token acting in a workspace the caller belongs to, with no scope the caller's
+    token lacks (`asked` None: the caller's) and expiring no later than the caller's token."""
     if who.via_connector:
         # A token minted here would outlive the connector's grant and reach past the
         # workspace the user approved for it.
         raise tokens.connector_scope(who)
     name = tokens.clean_name(token_name, "name")
+    if asked is not None and (refusal := scopes.wider(asked, who.scopes)) is not None:
+        raise refusal
+    expires_at = None if expires_in is None else rt.clock.now() + expires_in
+    if who.token_expires_at is not None:
+        expires_at = min(expires_at or who.token_expires_at, who.token_expires_at)
     workspace_id = bare_id(raw_id, "workspace", "w")
     if workspace_id is None:
         raise not_a_member(raw_id)
@@ -160,6 +171,8 @@ async def switch(
             workspace_id=workspace_id,
             name=name,
             actor=who,
+            scope=scopes.text(who.scopes if asked is None else asked),
+            expires_at=expires_at,
         )
     return minted, str(row[1])
 

@@ -46,8 +46,9 @@ async def new_workspace_refusal(rt: Runtime, user_id: str) -> str | None:
     )
 
 
-async def approve(rt: Runtime, client: Client, flow: Flow) -> str:
-    """Create the chosen new workspace if any, then issue the authorization code."""
+async def approve(rt: Runtime, client: Client, flow: Flow, granted: str) -> str:
+    """Create the chosen new workspace if any, then issue the authorization code for the
+    scopes the person granted (`granted`: flow.scopes, or read alone)."""
     async with rt.db.write() as tx:
         workspace_id = flow.workspace_id
         if flow.new_workspace:
@@ -65,6 +66,7 @@ async def approve(rt: Runtime, client: Client, flow: Flow) -> str:
             code_challenge=flow.challenge,
             user_id=flow.user_id,
             workspace_id=workspace_id,
+            scopes=granted,
         )
         await audit.record(
             tx,
@@ -72,7 +74,7 @@ async def approve(rt: Runtime, client: Client, flow: Flow) -> str:
             at=rt.clock.now(),
             action="oauth.approve",
             target=f"workspace/{workspace_id}",
-            detail=f"client: {client.name} ({client.id})",
+            detail=f"client: {client.name} ({client.id}); scopes: {granted}",
             actor_email=flow.email,
         )
     return code

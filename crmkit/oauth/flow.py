@@ -17,6 +17,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from itsdangerous import BadData
 
+from crmkit.accounts import scopes
 from crmkit.errors import OAuthError
 from crmkit.oauth import clients, grants
 from crmkit.oauth.clients import Client
@@ -52,6 +53,7 @@ class Flow:
     new_workspace: str = ""
     nonce: str = ""
     expires_at: int = 0
+    scopes: str = scopes.FULL  # what the application asked for
 
 
 def csrf_hash(cookie: str) -> str:
@@ -120,9 +122,23 @@ async def start(rt: Runtime, query: dict[str, str], csrf_cookie: str) -> tuple[C
             f"The sign-in link asks for another resource: resource must be"
             f" {rt.settings.public_url}/mcp, this server's MCP endpoint."
         ) from None
-    # scope is not checked: a crmkit token has no scopes (it acts as the person in the one
-    # workspace they choose), so whatever scope a client asks for is ignored.
-    return client, Flow(client.id, redirect_uri, challenge, state, csrf_hash(csrf_cookie))
+    return client, Flow(
+        client.id,
+        redirect_uri,
+        challenge,
+        state,
+        csrf_hash(csrf_cookie),
+        scopes=asked_scopes(query.get("scope")),
+    )
+
+
+def asked_scopes(scope: str | None) -> str:
+    """The crmkit scopes in an authorize request's `scope`. Names crmkit doesn't know are
+    ignored (RFC 6749 3.3 lets the server decide; a connector may send its own); with none
+    known, or no scope at all (ChatGPT's reconnects), the person is offered full access and
+    may still pick read-only on the consent page."""
+    known = {name for name in (scope or "").split() if name in scopes.ALL}
+    return scopes.text(known | {"read"}) if known else scopes.FULL
 
 
 def seal(rt: Runtime, flow: Flow) -> str:

@@ -17,7 +17,7 @@ import re
 import secrets
 from typing import Any
 
-from crmkit.accounts import audit, tokens
+from crmkit.accounts import audit, scopes, tokens
 from crmkit.errors import OAuthError
 from crmkit.ids import new_id
 from crmkit.oauth.clients import Client
@@ -77,6 +77,7 @@ async def issue_code(
     code_challenge: str,
     user_id: str,
     workspace_id: str,
+    scopes: str,
 ) -> str:
     # The client counts as used from now on: it is kept past the 24 hours after which an
     # unused registration is deleted (clients.py).
@@ -96,14 +97,22 @@ async def issue_code(
         user_id=user_id,
         workspace_id=workspace_id,
         expires_at=rt.clock.now() + CODE_TTL_SECONDS,
+        scopes=scopes,
     )
     return raw
 
 
 async def _mint(
-    rt: Runtime, tx: Tx, client: Client, grant_id: str, user_id: str, workspace_id: str
+    rt: Runtime,
+    tx: Tx,
+    client: Client,
+    grant_id: str,
+    user_id: str,
+    workspace_id: str,
+    scope: str,
 ) -> dict[str, Any]:
-    """A fresh access token + refresh token for the grant (the caller retired the old ones)."""
+    """A fresh access token + refresh token for the grant (the caller retired the old ones),
+    the token with `scope` (the grant's, or less if the refresh asked for less)."""
     email = await store.user_email(tx, user_id)
     assert email is not None
     minted = await tokens.mint(
@@ -114,6 +123,7 @@ async def _mint(
         workspace_id=workspace_id,
         name=tokens.clean_name(client.name),
         grant_id=grant_id,
+        scope=scope,
     )
     await store.set_grant_token(tx, grant_id, minted.token_id)
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
@@ -124,6 +134,7 @@ async def _mint(
         # The token dies after this many idle seconds; each use renews it.
         "expires_in": rt.settings.token_idle_days * 86400,
         "refresh_token": refresh,
+        "scope": scope,
     }
 
 
@@ -156,7 +167,8 @@ async def exchange_code(
         if row is None:
             failure = invalid_grant("unknown or expired authorization code")
         else:
-            client_id, uri, challenge, user_id, workspace_id, expires_at, used_at, grant_id = row
+            client_id, uri, challenge, user_id, workspace_id, expires_at, used_at = row[:7]
+            grant_id, granted = row[7], str(row[8])
             if used_at is not None:
                 # A replayed code: whoever redeemed it first may be an attacker; revoke it all.
                 if grant_id is not None:
@@ -181,16 +193,32 @@ async def exchange_code(
                     await store.mark_code_used(tx, d, now, None)
             else:
                 grant_id = new_id("og")
-                await store.insert_grant(tx, grant_id, client.id, user_id, workspace_id, now)
+                await store.insert_grant(
+                    tx, grant_id, client.id, user_id, workspace_id, now, granted
+                )
                 await store.mark_code_used(tx, d, now, grant_id)
-                result = await _mint(rt, tx, client, grant_id, user_id, workspace_id)
+                result = await _mint(rt, tx, client, grant_id, user_id, workspace_id, granted)
     if failure is not None:
         raise failure
     return result
 
 
+def narrowed(asked: str | None, granted: str) -> str:
+    """The scope a refresh asks for (RFC 6749 6): the grant's, or less; never more."""
+    if asked is None:
+        return granted
+    names = set(asked.split())
+    if not names or not names <= set(granted.split()):
+        raise OAuthError(
+            f"scope {asked[:100]!r} is more than this grant's ({granted})",
+            "ask for the granted scope or less; for more, connect again",
+            code="invalid_scope",
+        )
+    return scopes.text(names | {"read"})
+
+
 async def refresh(
-    rt: Runtime, client: Client, raw_refresh: str, resource: str | None
+    rt: Runtime, client: Client, raw_refresh: str, resource: str | None, scope: str | None = None
 ) -> dict[str, Any]:
     check_resource(rt, resource)
     now = rt.clock.now()
@@ -204,7 +232,7 @@ async def refresh(
             failure = invalid_grant("unknown refresh token")
         else:
             grant_id, expires_at, used_at = row
-            client_id, user_id, workspace_id, token_id, revoked_at = grant
+            client_id, user_id, workspace_id, token_id, revoked_at, granted = grant
             if client_id != client.id:
                 failure = invalid_grant("this refresh token belongs to another client")
             elif used_at is not None or revoked_at is not None:
@@ -218,9 +246,11 @@ async def refresh(
                 await _kill_family(rt, tx, grant_id, workspace_id, "access token was revoked")
                 failure = invalid_grant("the access was revoked")
             else:
+                # raised inside the transaction: nothing is used up by a refused scope
+                new_scope = narrowed(scope, granted)
                 await store.mark_refresh_used(tx, d, now)
                 await store.revoke_token(tx, token_id, now)
-                result = await _mint(rt, tx, client, grant_id, user_id, workspace_id)
+                result = await _mint(rt, tx, client, grant_id, user_id, workspace_id, new_scope)
     if failure is not None:
         raise failure
     return result

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse
 
+from crmkit.oauth.flow import Flow
+
 CSS = (
     "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1b1f24}"
     "main{max-width:28rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:8px;"
@@ -156,25 +158,42 @@ def workspace_page(
     return page("Choose a workspace", body)
 
 
-def consent_page(
-    client_name: str, workspace_name: str, redirect_uri: str, sealed: str
-) -> HTMLResponse:
-    host = urlsplit(redirect_uri).netloc
+# What each scope lets the application do, in the person's words.
+SCOPE_WORDS = {
+    "read": "read the contacts, companies, deals, activities and audit log",
+    "write": "create, change and delete records and log activities",
+    "admin": "manage the workspace: members, invitations and tokens",
+}
+
+
+def consent_page(client_name: str, workspace_name: str, flow: Flow, sealed: str) -> HTMLResponse:
+    host = urlsplit(flow.redirect_uri).netloc
+    asked = flow.scopes.split()
+    items = "".join(f'<li data-scope="{name}">{escape(SCOPE_WORDS[name])}</li>\n' for name in asked)
+    read_only = (
+        ""
+        if asked == ["read"]
+        else '<button type="submit" name="decision" value="approve_read" class="secondary">'
+        "Allow read-only</button>\n"
+    )
     body = (
         "<h1>Allow access?</h1>\n"
         f'<p id="consent"><strong>{escape(client_name)}</strong> wants to use your crmkit '
-        f"workspace <strong>{escape(workspace_name)}</strong>.</p>\n"
-        "<p>It will be able to read and change the records in this workspace, as you can. "
-        "You can revoke its access at any time (GET /tokens, DELETE /tokens/{id}).</p>\n"
+        f"workspace <strong>{escape(workspace_name)}</strong>. It asks to:</p>\n"
+        f'<ul id="scopes">\n{items}</ul>\n'
+        "<p>It can never do more than you can. You can revoke its access at any time "
+        "(GET /tokens, DELETE /tokens/{id}).</p>\n"
         f'<p class="muted">After you decide you will be sent back to <strong>{escape(host)}'
         "</strong>.</p>\n"
         + _form(
             sealed,
-            '<button type="submit" name="decision" value="approve">Approve</button>\n'
-            '<button type="submit" name="decision" value="deny" class="secondary">Deny</button>\n',
+            '<button type="submit" name="decision" value="approve">Allow</button>\n'
+            + read_only
+            + '<button type="submit" name="decision" value="deny" class="secondary">Deny'
+            "</button>\n",
         )
     )
-    return page("Allow access?", body, form_target=redirect_uri)
+    return page("Allow access?", body, form_target=flow.redirect_uri)
 
 
 def error_page(message: str, status: int = 400) -> HTMLResponse:

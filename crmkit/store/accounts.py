@@ -91,7 +91,7 @@ async def landing_workspace(conn: Conn, user_id: str) -> str | None:
 
 TOKEN_AUTH_SQL = (
     "SELECT t.id, t.name, t.user_id, t.workspace_id, t.created_at, t.last_used_at, t.revoked_at,"
-    " u.email, w.name, w.plan, m.role, t.grant_id"
+    " u.email, w.name, w.plan, m.role, t.grant_id, t.scopes, t.expires_at"
     " FROM tokens t JOIN users u ON u.id = t.user_id JOIN workspaces w ON w.id = t.workspace_id"
     " LEFT JOIN memberships m ON m.workspace_id = t.workspace_id AND m.user_id = t.user_id"
     " WHERE t.hash = ?"
@@ -111,12 +111,13 @@ async def insert_token(
     name: str,
     now: int,
     grant_id: str | None = None,
+    scopes: str = "read write admin",
+    expires_at: int | None = None,
 ) -> None:
     await tx.execute(
-        "INSERT INTO tokens"
-        " (id, hash, user_id, workspace_id, name, created_at, last_used_at, grant_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (token_id, digest, user_id, workspace_id, name, now, now, grant_id),
+        "INSERT INTO tokens (id, hash, user_id, workspace_id, name, created_at, last_used_at,"
+        " grant_id, scopes, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (token_id, digest, user_id, workspace_id, name, now, now, grant_id, scopes, expires_at),
     )
 
 
@@ -124,15 +125,17 @@ async def touch_token(tx: Tx, token_id: str, now: int) -> None:
     await tx.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (now, token_id))
 
 
-async def live_tokens(conn: Conn, user_id: str, used_since: int) -> list[Row]:
-    """(id, name, workspace id, workspace name, created, last used) of unrevoked, unexpired."""
+async def live_tokens(conn: Conn, user_id: str, used_since: int, now: int) -> list[Row]:
+    """(id, name, workspace id, workspace name, created, last used, scopes, hard expiry) of
+    unrevoked, unexpired."""
     return await conn.all(
-        "SELECT t.id, t.name, t.workspace_id, w.name, t.created_at, t.last_used_at"
-        " FROM tokens t JOIN workspaces w ON w.id = t.workspace_id"
+        "SELECT t.id, t.name, t.workspace_id, w.name, t.created_at, t.last_used_at, t.scopes,"
+        " t.expires_at FROM tokens t JOIN workspaces w ON w.id = t.workspace_id"
         " JOIN memberships m ON m.workspace_id = t.workspace_id AND m.user_id = t.user_id"
         " WHERE t.user_id = ? AND t.revoked_at IS NULL AND t.last_used_at >= ?"
+        " AND (t.expires_at IS NULL OR t.expires_at >= ?)"
         " ORDER BY t.created_at DESC, t.id",
-        (user_id, used_since),
+        (user_id, used_since, now),
     )
 
 

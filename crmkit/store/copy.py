@@ -41,6 +41,8 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("oauth_codes", ("hash",)),
     ("oauth_refresh_tokens", ("hash",)),
     ("oauth_used_nonces", ("nonce",)),
+    ("idempotency", ("workspace_id", "user_id", "key")),
+    ("rate_buckets", ("key",)),
 )
 # Rows neither copied nor compared: SQLite's record of its planner statistics (wrong for
 # another database), the secret key an older version kept in the database (crmkit/keys.py:

@@ -86,20 +86,30 @@ async def insert_code(
     user_id: str,
     workspace_id: str,
     expires_at: int,
+    scopes: str,
 ) -> None:
     await tx.execute(
         "INSERT INTO oauth_codes (hash, client_id, redirect_uri, code_challenge, user_id,"
-        " workspace_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (digest, client_id, redirect_uri, code_challenge, user_id, workspace_id, expires_at),
+        " workspace_id, expires_at, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            digest,
+            client_id,
+            redirect_uri,
+            code_challenge,
+            user_id,
+            workspace_id,
+            expires_at,
+            scopes,
+        ),
     )
 
 
 async def code(tx: Tx, digest: bytes) -> Row | None:
     """(client_id, redirect_uri, code_challenge, user_id, workspace_id, expires_at, used_at,
-    grant_id) or None."""
+    grant_id, scopes) or None."""
     return await tx.one(
         "SELECT client_id, redirect_uri, code_challenge, user_id, workspace_id, expires_at,"
-        " used_at, grant_id FROM oauth_codes WHERE hash = ?",
+        " used_at, grant_id, scopes FROM oauth_codes WHERE hash = ?",
         (digest,),
     )
 
@@ -119,19 +129,19 @@ async def purge_codes(tx: Tx, before: int) -> None:
 
 
 async def insert_grant(
-    tx: Tx, grant_id: str, client_id: str, user_id: str, workspace_id: str, now: int
+    tx: Tx, grant_id: str, client_id: str, user_id: str, workspace_id: str, now: int, scopes: str
 ) -> None:
     await tx.execute(
-        "INSERT INTO oauth_grants (id, client_id, user_id, workspace_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (grant_id, client_id, user_id, workspace_id, now),
+        "INSERT INTO oauth_grants (id, client_id, user_id, workspace_id, created_at, scopes)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (grant_id, client_id, user_id, workspace_id, now, scopes),
     )
 
 
 async def grant(conn: Conn, grant_id: str) -> Row | None:
-    """(client_id, user_id, workspace_id, token_id, revoked_at) or None."""
+    """(client_id, user_id, workspace_id, token_id, revoked_at, scopes) or None."""
     return await conn.one(
-        "SELECT client_id, user_id, workspace_id, token_id, revoked_at FROM oauth_grants"
+        "SELECT client_id, user_id, workspace_id, token_id, revoked_at, scopes FROM oauth_grants"
         " WHERE id = ?",
         (grant_id,),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmkit.accounts import codes, plans, signin, tokens
+from crmkit.accounts import codes, plans, scopes, signin, tokens
 from crmkit.clock import iso
 from crmkit.render import Document, Listing, Message, Record
 from crmkit.web.body import Body, parse
@@ -20,6 +20,8 @@ class VerifyRequest(Body):
     email: str
     code: str
     token_name: str | None = None
+    scopes: list[str] | str | None = None  # default: read write admin
+    expires_in_days: int | None = None  # default: the idle expiry only
 
 
 async def request_code(call: Call) -> Message:
@@ -44,7 +46,12 @@ async def request_code(call: Call) -> Message:
 
 async def verify_code(call: Call) -> Record:
     body = await parse(call.request, VerifyRequest)
-    done = await signin.verify(call.rt, body.email, body.code, body.token_name, call.client_ip)
+    # checked before the code is used up, so a bad scope costs the person no code
+    scope = scopes.FULL if body.scopes is None else scopes.text(scopes.parse(body.scopes))
+    expires_in = scopes.expires_in_days(body.expires_in_days)
+    done = await signin.verify(
+        call.rt, body.email, body.code, body.token_name, call.client_ip, scope, expires_in
+    )
     data = {
         "handle": f"token/{done.token.token_id}",
         "token": done.token.raw,
@@ -53,6 +60,7 @@ async def verify_code(call: Call) -> Record:
         "workspace_name": done.workspace_name,
         "user": f"user/{done.user_id}",
         "email": done.email,
+        **token_terms(call, done.token),
     }
     joined = [
         f"joined workspace/{j.workspace_id} ({j.name}) as {j.role}, by invitation"
@@ -71,6 +79,12 @@ async def verify_code(call: Call) -> Record:
         ],
         status=201,
     )
+
+
+def token_terms(call: Call, minted: tokens.Minted) -> dict[str, Any]:
+    """A fresh token's scopes and when it expires unless used (or at its hard expiry)."""
+    expires = tokens.expires_at(call.rt, call.rt.clock.now(), minted.expires_at)
+    return {"scopes": minted.scopes, "expires_at": iso(expires)}
 
 
 def workspace_view(call: Call) -> dict[str, Any]:
@@ -107,8 +121,11 @@ async def whoami(call: Call) -> Document:
             "token": {
                 "handle": f"token/{who.token_id}",
                 "name": who.token_name,
+                "scopes": scopes.text(who.scopes),
                 "created_at": iso(who.token_created_at),
-                "expires_at": iso(tokens.expires_at(call.rt, who.token_last_used_at)),
+                "expires_at": iso(
+                    tokens.expires_at(call.rt, who.token_last_used_at, who.token_expires_at)
+                ),
             },
             "usage": [usage_line(u) for u in usage],
         },
@@ -123,6 +140,7 @@ async def list_tokens(call: Call) -> Listing:
             "name": t.name,
             "workspace": f"workspace/{t.workspace_id}",
             "workspace_name": t.workspace_name,
+            "scopes": t.scopes,
             "created_at": iso(t.created_at),
             "last_used_at": iso(t.last_used_at),
             "expires_at": iso(t.expires_at),

@@ -6,9 +6,9 @@ Response or an error body themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel
@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crmkit import spec as S
-from crmkit.accounts import tokens
+from crmkit.accounts import scopes, tokens
+from crmkit.accounts.scopes import Scope
 from crmkit.errors import InvalidField
 from crmkit.netaddr import address_group
 from crmkit.principal import Principal
@@ -60,8 +61,6 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Result | Response]]
-TokenScope = Literal["read", "write", "admin"]
-SCOPES: tuple[TokenScope, ...] = ("read", "write", "admin")
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class Op:
     needs, what it takes. The endpoint enforces it; /openapi.json is generated from it."""
 
     handler: Handler
-    scope: TokenScope | None  # None: public, no token
+    scope: Scope | None  # None: public, no token
     summary: str
     params: tuple[str, ...] = ()  # the query parameters it takes (format is always allowed)
     body: type[BaseModel] | None = None  # the JSON body it takes
@@ -110,6 +109,7 @@ def check_params(query: str, op: Op, method: str, path: str) -> None:
 def endpoint(op: Op, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
     handler = op.handler
     checked = not op.own_query
+    path = re.sub(r":\w+}", "}", path)  # as messages show it: {id}, not {id:handle}
 
     async def run(request: Request) -> Response:
         # the raw query string: `request.url` would build a whole URL object for it
@@ -119,6 +119,10 @@ def endpoint(op: Op, method: str, path: str) -> Callable[[Request], Awaitable[Re
         who = None
         if op.scope is not None:
             who = await tokens.authenticate(rt, request.headers.get("authorization"))
+            if op.scope not in who.scopes:
+                raise scopes.missing(
+                    op.scope, who.scopes, method, path, who.workspace_id, who.via_connector
+                )
         if checked and query:
             check_params(query, op, method, path)
         result = await handler(Call(request, rt, as_json, who, query))

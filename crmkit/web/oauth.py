@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from crmkit.accounts import scopes
 from crmkit.errors import CrmError, OAuthError, PayloadTooLarge
 from crmkit.oauth import clients, grants
 from crmkit.runtime import Runtime
@@ -30,6 +31,7 @@ def protected_resource(rt: Runtime) -> dict[str, Any]:
         "resource": base + "/mcp",
         "authorization_servers": [base],
         "bearer_methods_supported": ["header"],
+        "scopes_supported": list(scopes.ALL),
         "resource_name": "crmkit",
         "resource_documentation": base + "/help",
     }
@@ -46,6 +48,7 @@ def authorization_server(rt: Runtime) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": list(scopes.ALL),
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "service_documentation": base + "/help",
@@ -183,7 +186,9 @@ async def token(call: Call) -> dict[str, Any]:
         raw = fields.get("refresh_token")
         if not raw:
             raise OAuthError("refresh_token is required", "")
-        return await grants.refresh(call.rt, client, raw, fields.get("resource"))
+        return await grants.refresh(
+            call.rt, client, raw, fields.get("resource"), fields.get("scope")
+        )
     raise OAuthError(
         f"grant_type {grant_type!r} is not supported (authorization_code, refresh_token)",
         "",

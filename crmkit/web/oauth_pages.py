@@ -116,11 +116,13 @@ async def authorize_post(call: Call) -> Response:
         return _chosen(call, client, flow, choices, chosen, text("workspace_name"))
 
     # Step 4: the decision.
-    if text("decision") != "approve":
+    decision = text("decision")
+    if decision not in ("approve", "approve_read"):
         params = {"error": "access_denied", "error_description": "the user denied access"}
         return _redirect(back_to_client(flow, params))
+    granted = "read" if decision == "approve_read" else flow.scopes
     try:
-        code = await consent.approve(call.rt, client, flow)
+        code = await consent.approve(call.rt, client, flow, granted)
     except CrmError as exc:
         # The redirect URI is known good by now: the application hears of the failure (RFC
         # 6749 4.1.2.1) instead of waiting on a page only the person sees.
@@ -144,11 +146,11 @@ def _chosen(
         except CrmError as exc:
             return pages.workspace_page(client.name, choices, seal(call.rt, flow), exc.message)
         nxt = replace(flow, step="consent", new_workspace=name, workspace_id="")
-        return pages.consent_page(client.name, name, flow.redirect_uri, seal(call.rt, nxt))
+        return pages.consent_page(client.name, name, nxt, seal(call.rt, nxt))
     names = dict(choices)
     if chosen not in names:
         return pages.workspace_page(
             client.name, choices, seal(call.rt, flow), "Choose one of the workspaces listed."
         )
     nxt = replace(flow, step="consent", workspace_id=chosen, new_workspace="")
-    return pages.consent_page(client.name, names[chosen], flow.redirect_uri, seal(call.rt, nxt))
+    return pages.consent_page(client.name, names[chosen], nxt, seal(call.rt, nxt))

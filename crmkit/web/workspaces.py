@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmkit.accounts import members, stepup, workspaces
+from crmkit.accounts import members, scopes, stepup, workspaces
 from crmkit.clock import iso
 from crmkit.render import Listing, Message, Record
+from crmkit.web.auth import token_terms
 from crmkit.web.body import Body, parse
 from crmkit.web.endpoint import Call, Op
 from crmkit.web.routing import route
@@ -23,6 +24,8 @@ class WorkspaceBody(Body):
 
 class TokenBody(Body):
     name: str | None = None
+    scopes: list[str] | str | None = None  # default: the minting token's
+    expires_in_days: int | None = None
 
 
 class InviteBody(Body):
@@ -121,8 +124,10 @@ async def rename_workspace(call: Call) -> Record:
 
 async def mint_token(call: Call) -> Record:
     body = await parse(call.request, TokenBody)
+    asked = None if body.scopes is None else scopes.parse(body.scopes)
+    expires_in = scopes.expires_in_days(body.expires_in_days)
     minted, name = await workspaces.switch(
-        call.rt, call.who, _path(call, "workspace_id"), body.name
+        call.rt, call.who, _path(call, "workspace_id"), body.name, asked, expires_in
     )
     data = {
         "handle": f"token/{minted.token_id}",
@@ -130,6 +135,7 @@ async def mint_token(call: Call) -> Record:
         "name": minted.name,
         "workspace": f"workspace/{minted.workspace_id}",
         "workspace_name": name,
+        **token_terms(call, minted),
     }
     return Record(
         data,
