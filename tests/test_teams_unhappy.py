@@ -157,7 +157,13 @@ async def test_unknown_fields_and_role_values_are_400(api, world):
     cases = [
         ("POST", "/workspaces", {"name": "x", "plan": "unlimited"}, "unknown_field", "name"),
         ("PATCH", f"/workspaces/{w}", {"name": "x", "id": "w_1"}, "unknown_field", "name"),
-        ("POST", f"/workspaces/{w}/tokens", {"token": "x"}, "unknown_field", "name"),
+        (
+            "POST",
+            f"/workspaces/{w}/tokens",
+            {"token": "x"},
+            "unknown_field",
+            "expires_in_days, name, scopes",
+        ),
         (
             "POST",
             f"/workspaces/{w}/invites",

@@ -181,7 +181,7 @@ async def test_unknown_field_names_it_and_lists_the_allowed(api: Any) -> None:
     r = await api.post("/auth/verify", json=body)
     err = assert_error(r, 400, "unknown_field")
     assert "'role'" in err["message"]
-    assert err["allowed"] == "code, email, token_name"
+    assert err["allowed"] == "code, email, expires_in_days, scopes, token_name"
     r = await api.json("POST", "/auth/request", json={"email": "jane@acme.com", "emial": "x"})
     err = r.json()["error"]
     assert err["code"] == "unknown_field" and "'emial'" in err["message"]
