@@ -48,7 +48,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pgdb
@@ -242,11 +242,13 @@ class Target:
     db: str
     replicas: int
     workers: int
+    limiter: bool = True  # False: requests_per_minute -1, the rate limiter counts nothing
 
     @property
     def label(self) -> str:
         text = f"{self.backend} x{self.replicas}"
-        return text + (f" ({self.workers} workers each)" if self.workers != 1 else "")
+        text += f" ({self.workers} workers each)" if self.workers != 1 else ""
+        return text + ("" if self.limiter else " limiter off")
 
 
 @dataclass(frozen=True)
@@ -272,12 +274,22 @@ def backend_of(db: str) -> str:
     return "PostgreSQL" if pgdb.is_postgres(db) else "SQLite"
 
 
-def crmkit_env(db: str) -> dict[str, str]:
+# The rate limiter runs (every request counted against the token's bucket) but never
+# refuses: a plan whose limit the load cannot reach. --limiter-cost also runs with it off.
+NEVER_LIMITED = 10_000_000
+
+
+def crmkit_env(db: str, limiter: bool = True) -> dict[str, str]:
+    per_minute = NEVER_LIMITED if limiter else -1
     return {
         **os.environ,
         "CRMKIT_DATABASE": db,
         "CRMKIT_DEFAULT_PLAN": "unlimited",
         "CRMKIT_SECRET_KEY": SECRET_KEY,
+        "CRMKIT_PLANS": json.dumps(
+            {p: {"requests_per_minute": per_minute} for p in ("free", "team", "unlimited")}
+        ),
+        "CRMKIT_ANON_REQUESTS_PER_MINUTE": str(NEVER_LIMITED if limiter else -1),
     }
 
 
@@ -326,7 +338,7 @@ def mint_token(db: str, workspace: str) -> str:
 @contextmanager
 def serving(target: Target, tmp: str) -> Iterator[tuple[list[str], list[str]]]:
     """`target.replicas` crmkit servers and as many bare endpoints: their base URLs."""
-    env = crmkit_env(target.db)
+    env = crmkit_env(target.db, target.limiter)
     servers: list[tuple[subprocess.Popen[bytes], str, Path]] = []
     bares: list[tuple[subprocess.Popen[bytes], str]] = []
     try:
@@ -627,6 +639,7 @@ def check(name: str, measured: float | None, need: str) -> str:
 
 def targets_table(runs: dict[Target, dict[str, Result]]) -> list[str]:
     """The issue's targets, from whatever this invocation measured."""
+    runs = {t: r for t, r in runs.items() if t.limiter}
     sqlite = next((r for t, r in runs.items() if t.backend == "SQLite" and t.replicas == 1), None)
     pg = {t.replicas: r for t, r in runs.items() if t.backend == "PostgreSQL"}
     rows: list[str] = []
@@ -697,6 +710,11 @@ def report(
                 )
             )
         )
+    for target in targets:
+        if not target.limiter:
+            on = replace(target, limiter=True)
+            title = f"{target.backend}: the rate limiter on against off"
+            print("\n".join(compare_table(target, runs[target], on, runs[on], title)))
     for backend in ("SQLite", "PostgreSQL"):
         one = next((t for t in targets if t.backend == backend and t.replicas == 1), None)
         for t in targets:
@@ -753,6 +771,11 @@ def main() -> int:
         "--workers", type=int, default=1, help="crmkit serve --workers (the issue measures 1)"
     )
     parser.add_argument("--save", default=None, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--limiter-cost",
+        action="store_true",
+        help="also run each backend with the rate limiter off, and compare",
+    )
     args = parser.parse_args()
     args.db = args.db or default_sqlite(args.contacts)
     postgres = pgdb.is_postgres(args.db)
@@ -790,6 +813,8 @@ def main() -> int:
         targets.append(Target("SQLite", sqlite_db, 1, args.workers))
         tokens[sqlite_db] = mint_token(sqlite_db, workspace)
     targets += [Target(backend_of(args.db), args.db, n, args.workers) for n in replicas]
+    if args.limiter_cost:
+        targets += [replace(t, limiter=False) for t in targets if t.replicas == 1]
     header = (
         machine() + (postgres_header(args.db) if postgres else []) + ["seed: " + "; ".join(seeded)]
     )

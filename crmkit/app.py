@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.types import Scope
 
 from crmkit.clock import Clock
 from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.mcp import McpEndpoint
+from crmkit.netaddr import address_group
 from crmkit.runtime import Runtime
 from crmkit.store.connect import open_database
+from crmkit.throttle import Quota
 from crmkit.web import auth, errors, oauth, records, system, workspaces
 from crmkit.web.cors import Cors
 from crmkit.web.edge import Edge
@@ -37,6 +40,13 @@ class App(Edge):
         super().__init__(app, access_log_enabled=access_log)
         self.starlette = app
         self.runtime = runtime
+
+    def quota(self, scope: Scope) -> Quota | None:
+        """A reply that counted nothing shows the caller's address's quota, as it stands."""
+        rt = self.runtime
+        client = scope.get("client")
+        address = address_group(client[0]) if client else "unknown"
+        return rt.throttle.peek(rt, "a:" + address, rt.settings.anon_requests_per_minute)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bool = True) -> App:

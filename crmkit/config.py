@@ -44,13 +44,21 @@ ENV_DOCS: dict[str, tuple[str, str]] = {
     "CRMKIT_DEFAULT_PLAN": ("free", "plan of new workspaces: free, team or unlimited"),
     "CRMKIT_PLANS": (
         "(built-in)",
-        'JSON overriding plan caps, e.g. {"free": {"contacts": 500}}; -1 = unlimited',
+        'JSON overriding plan caps, e.g. {"free": {"contacts": 500}}; -1 = unlimited;'
+        " requests_per_minute is the API rate limit per token",
+    ),
+    "CRMKIT_ANON_REQUESTS_PER_MINUTE": (
+        "300",
+        "rate limit of routes without a token (sign-in, OAuth), per client address (IPv6: per"
+        " /64); -1 = none",
     ),
 }
 
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 PLAN_NAMES = ("free", "team", "unlimited")
 CAP_NAMES = ("contacts", "companies", "deals", "members", "workspaces")
+# What CRMKIT_PLANS may set per plan: the caps, and the API rate limit per token.
+PLAN_KEYS = (*CAP_NAMES, "requests_per_minute")
 
 
 class ConfigError(ValueError):
@@ -120,6 +128,7 @@ class Settings:
     token_idle_days: int = 30
     default_plan: str = "free"
     plans_json: dict[str, dict[str, int]] = field(default_factory=dict)
+    anon_requests_per_minute: int = 300  # -1: no limit
 
     @property
     def public_url(self) -> str:
@@ -159,6 +168,9 @@ class Settings:
             "token_idle_days": integer("CRMKIT_TOKEN_IDLE_DAYS", 30, 1, 3650),
             "default_plan": get("CRMKIT_DEFAULT_PLAN") or "free",
             "plans_json": _parse_plans(get("CRMKIT_PLANS")),
+            "anon_requests_per_minute": integer(
+                "CRMKIT_ANON_REQUESTS_PER_MINUTE", 300, -1, 10_000_000
+            ),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
@@ -218,9 +230,9 @@ def _parse_plans(raw: str | None) -> dict[str, dict[str, int]]:
         if not isinstance(caps, dict):
             raise ConfigError(f"CRMKIT_PLANS: caps of {plan!r} must be an object")
         for cap, value in caps.items():
-            if cap not in CAP_NAMES:
+            if cap not in PLAN_KEYS:
                 raise ConfigError(
-                    f"CRMKIT_PLANS: unknown cap {plan}.{cap}; caps: {', '.join(CAP_NAMES)}"
+                    f"CRMKIT_PLANS: unknown cap {plan}.{cap}; caps: {', '.join(PLAN_KEYS)}"
                 )
             if not isinstance(value, int) or isinstance(value, bool) or value < -1:
                 raise ConfigError(

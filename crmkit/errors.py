@@ -116,6 +116,11 @@ class Conflict(CrmError):
     code = "conflict"
 
 
+class Unprocessable(CrmError):
+    status = 422
+    code = "unprocessable"
+
+
 class VersionConflict(CrmError):
     status = 412
     code = "version_conflict"

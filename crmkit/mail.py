@@ -10,6 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from crmkit.store import unit
+
 log = logging.getLogger("crmkit.mail")
 
 SMTP_TIMEOUT_SECONDS = 10
@@ -34,6 +36,11 @@ class Mailer:
         return self.smtp_url is None
 
     async def send(self, to: str, subject: str, body: str) -> None:
+        work = unit.current()
+        if work is not None and work.dry_run:
+            # a dry run sends nothing (its codes and invites are rolled back too)
+            work.notes.append(f"no mail was sent to {to} (a dry run sends none)")
+            return
         message = EmailMessage()
         message["From"] = self.mail_from
         message["To"] = to

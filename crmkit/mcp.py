@@ -27,7 +27,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crmkit import __version__
-from crmkit.accounts import tokens
+from crmkit.accounts import plans, tokens
 from crmkit.errors import (
     CrmError,
     Forbidden,
@@ -41,6 +41,7 @@ from crmkit.errors import (
 from crmkit.oauth.clients import is_loopback
 from crmkit.render import error_body, error_response, wants_json_lenient
 from crmkit.runtime import Runtime
+from crmkit.web import retries
 
 METHODS = ("GET", "POST", "PATCH", "DELETE")
 # Sign-in, OAuth and MCP itself are for people and connectors, never for the model.
@@ -72,6 +73,11 @@ Times RFC 3339 UTC (bodies also take now+3d). DELETE is two-step: the first call
 confirmation_required with a confirm token; ask the user, then repeat with ?confirm=<token>. \
 Some admin actions answer escalation_required and email a code: ask the user for it, repeat \
 with ?code=<code>.
+Retries: give a write you may have to repeat (a timeout, no reply) an idempotency_key, a \
+fresh string per intended action; repeating it with the same key returns the first reply \
+instead of acting twice (same key, other request: idempotency_key_reused). ?dry_run=true on \
+any write checks everything and says what would change, writing nothing. rate_limited: wait \
+Retry-After seconds. insufficient_scope: this token may not do that; tell the user.
 
 Endpoints:
 GET /help | GET /whoami (identity, workspace, plan usage) | GET /tokens, DELETE /tokens/{id}
@@ -112,6 +118,13 @@ INPUT_SCHEMA: dict[str, Any] = {
             "type": "object",
             "description": 'JSON body for POST and PATCH, e.g. {"name":"Jane"}',
         },
+        "idempotency_key": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 255,
+            "description": "for a POST, PATCH or DELETE you may retry: the same key on a retry"
+            " returns the first reply instead of doing it twice",
+        },
     },
     "required": ["method", "path"],
     "additionalProperties": False,
@@ -148,16 +161,27 @@ def _tool_error(err: CrmError) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
 
 
-def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any]:
-    """(method, path with query, body or None), or ToolInputError naming what is allowed."""
+def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any, str | None]:
+    """(method, path with query, body or None, idempotency key or None), or ToolInputError
+    naming what is allowed."""
     args = args or {}
-    unknown = sorted(set(args) - {"method", "path", "body"})
+    unknown = sorted(set(args) - {"method", "path", "body", "idempotency_key"})
     if unknown:
         raise ToolInputError(
             f"unknown argument(s) {', '.join(unknown)}",
-            "send only method, path and (for POST/PATCH) body",
+            "send only method, path, (for POST/PATCH) body and (to retry safely)"
+            " idempotency_key",
             code="unknown_field",
         )
+    key = args.get("idempotency_key")
+    if key is not None:
+        try:
+            retries.key_of(key if isinstance(key, str) else "")
+        except CrmError:
+            raise ToolInputError(
+                "idempotency_key must be 1-255 printable ASCII characters",
+                'e.g. "idempotency_key":"add-jane-2026-12-07"; reuse it only to retry',
+            ) from None
     method = args.get("method")
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise ToolInputError(
@@ -199,7 +223,7 @@ def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any]:
         )
     if body is not None:
         _check_encodable(body)
-    return method, path, body
+    return method, path, body, key
 
 
 def _check_encodable(value: Any) -> None:
@@ -308,7 +332,13 @@ class McpEndpoint:
                     f"connect from {self.base_origin} or from a server-side MCP client",
                     code="origin_not_allowed",
                 )
-            await tokens.authenticate(self.rt, request.headers.get("authorization"))
+            who = await tokens.authenticate(self.rt, request.headers.get("authorization"))
+            # The tool's calls are each counted as they run; the session's own messages
+            # show the token's quota without spending it.
+            limit = plans.requests_per_minute(self.rt.settings, who.plan)
+            scope.setdefault("state", {})["quota"] = self.rt.throttle.peek(
+                self.rt, "t:" + who.token_id, limit
+            )
             if not self.running:
                 raise ServiceUnavailable(
                     "the MCP server is not running in this process",
@@ -365,18 +395,22 @@ class McpEndpoint:
                 NotFound(f"unknown tool {params.name!r}", "the only tool is request")
             )
         try:
-            method, path, body = check_arguments(params.arguments)
+            method, path, body, key = check_arguments(params.arguments)
         except ToolInputError as exc:
             return _tool_error(exc.error)
         caller = ctx.request
         assert isinstance(caller, Request), "the streamable HTTP transport attaches the request"
-        status, text = await self.forward(caller, method, text_only(path), body)
+        status, text = await self.forward(caller, method, text_only(path), body, key)
         return types.CallToolResult(content=[types.TextContent(text=text)], is_error=status >= 400)
 
-    async def forward(self, caller: Request, method: str, path: str, body: Any) -> tuple[int, str]:
+    async def forward(
+        self, caller: Request, method: str, path: str, body: Any, key: str | None = None
+    ) -> tuple[int, str]:
         """Run the request through the same app, as the caller, and return (status, text)."""
         assert self.target is not None, "create_app binds the app before serving"
         headers = {"Accept": "text/plain"}
+        if key is not None:
+            headers["Idempotency-Key"] = key  # the app checks it as it checks any header
         for name in ("authorization", "x-request-id"):
             if caller.headers.get(name):
                 headers[name] = caller.headers[name]

@@ -13,6 +13,7 @@ from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.signing import Cipher, Sealer
 from crmkit.store.base import Database
+from crmkit.throttle import Throttle
 
 log = logging.getLogger("crmkit")
 _BAR = "!" * 78
@@ -35,6 +36,7 @@ class Runtime:
     clock: Clock
     mailer: Mailer
     secret_key: str = ""
+    throttle: Throttle = field(default_factory=Throttle)
     _sealers: dict[str, Sealer] = field(default_factory=dict)
     _ciphers: dict[str, Cipher] = field(default_factory=dict)
 

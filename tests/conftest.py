@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import itertools
 import os
 import re
@@ -288,7 +289,14 @@ def settings(db_path: str, backend: str, smtp: Smtp, env: dict[str, str]) -> Set
         "CRMKIT_DATABASE": db_path,
         "CRMKIT_SMTP_URL": smtp.url,
         "CRMKIT_BASE_URL": "http://testserver",
+        # The rate limits stay on, out of the way of tests that send thousands of requests
+        # under a clock that never moves (tests/test_rate_limits.py sets small ones).
+        "CRMKIT_ANON_REQUESTS_PER_MINUTE": "10000000",
     }
+    plans = json.loads(env.get("CRMKIT_PLANS", "{}"))  # a test's own caps keep this limit
+    for plan in ("free", "team", "unlimited"):
+        plans.setdefault(plan, {}).setdefault("requests_per_minute", 10_000_000)
+    env = {**env, "CRMKIT_PLANS": json.dumps(plans)}
     if backend == "postgresql":
         base["CRMKIT_SECRET_KEY"] = TEST_SECRET
     return Settings.from_env({**base, **env})

@@ -5,6 +5,7 @@ Kept out of conftest.py so other areas can branch without merge conflicts there.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -137,6 +138,12 @@ def clean_env(*args: str, **extra: str) -> dict[str, str]:
     from conftest import TEST_SECRET
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMKIT_")}
+    # Rate limits out of the way of load in tests (as tests/conftest.py's settings), unless
+    # a test sets its own.
+    env["CRMKIT_ANON_REQUESTS_PER_MINUTE"] = "10000000"
+    env["CRMKIT_PLANS"] = json.dumps(
+        {p: {"requests_per_minute": 10_000_000} for p in ("free", "team", "unlimited")}
+    )
     env.update(extra)
     if any(a.startswith("postgres") for a in [*args, env.get("CRMKIT_DATABASE", "")]):
         env.setdefault("CRMKIT_SECRET_KEY", TEST_SECRET)

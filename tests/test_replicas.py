@@ -161,3 +161,27 @@ async def test_killing_a_replica_under_write_load_loses_no_acknowledged_write(
     assert [e for e in acknowledged if e not in present] == []
     assert sum(e.startswith("b") for e in acknowledged) == 4 * 60  # the survivor took them all
     assert len(present) >= len(acknowledged)  # unacknowledged writes may have landed too
+
+
+async def test_one_idempotency_key_across_replicas_makes_one_effect(
+    replicas: list[tuple[Process, httpx.AsyncClient]], database: str
+) -> None:
+    """Repeats racing through two processes: one waits in the database for the other's
+    transaction (the key's row), then replays its reply; nothing happens twice."""
+    (_, a), (_, b) = replicas
+    auth = {**mint(database, "keys@acme.com"), "Idempotency-Key": "one-deal"}
+    body = {"title": "Raced"}
+    replies = await asyncio.gather(
+        *((a if i % 2 else b).post("/deals", json=body, headers=auth) for i in range(30))
+    )
+    assert {r.status_code for r in replies} <= {201, 409}, [r.text for r in replies if r.status_code == 429]
+    firsts = [r for r in replies if r.status_code == 201 and "idempotent-replayed" not in r.headers]
+    assert len(firsts) == 1
+    assert {r.content for r in replies if r.status_code == 201} == {firsts[0].content}
+    for http in (a, b):
+        r = await http.post("/deals", json=body, headers=auth)
+        assert r.content == firsts[0].content and r.headers["idempotent-replayed"] == "true"
+    r = await a.get("/deals", headers=auth)
+    assert [d["title"] for d in r.json()["data"]] == ["Raced"]
+    r = await b.get("/audit?action=deal.create", headers=auth)
+    assert len(r.json()["data"]) == 1

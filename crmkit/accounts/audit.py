@@ -6,6 +6,7 @@ from crmkit import spec as S
 from crmkit.ids import new_id
 from crmkit.principal import Principal
 from crmkit.store import audit as store
+from crmkit.store import unit
 from crmkit.store.base import Tx
 
 # Every action crmkit writes: GET /audit?action= accepts these (and `<kind>.*`) only, so a
@@ -50,6 +51,7 @@ async def record(
 ) -> None:
     # A new action must be listed above, or GET /audit could not filter on it.
     assert action in ACTIONS, f"audit action {action!r} is missing from ACTIONS"
+    unit.audited((action, target, detail))
     await store.insert(
         tx,
         event_id=new_id("ev"),
@@ -76,6 +78,8 @@ async def record_many(
     """One row per target, the same change on each (records unlinked from a deleted one), in
     one statement."""
     assert action in ACTIONS, f"audit action {action!r} is missing from ACTIONS"
+    for t in targets:
+        unit.audited((action, t, detail))
     await store.insert_many(
         tx,
         [

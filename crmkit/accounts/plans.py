@@ -24,16 +24,26 @@ UNLIMITED = -1
 # Built-in caps; CRMKIT_PLANS overrides any of them per plan. The free plan's contact cap is the
 # manual's example ("contacts: 12 / 1000"); free allows two owned workspaces so a person can keep
 # a personal workspace and start one team.
+# requests_per_minute is the API rate limit per token (crmkit/throttle.py), not a cap: the
+# unlimited plan has one too, so a runaway agent is slowed down on every plan.
 BUILTIN: dict[str, dict[str, int]] = {
-    "free": {"contacts": 1000, "companies": 1000, "deals": 1000, "members": 3, "workspaces": 2},
+    "free": {
+        "contacts": 1000,
+        "companies": 1000,
+        "deals": 1000,
+        "members": 3,
+        "workspaces": 2,
+        "requests_per_minute": 300,
+    },
     "team": {
         "contacts": 50_000,
         "companies": 50_000,
         "deals": 50_000,
         "members": 50,
         "workspaces": 10,
+        "requests_per_minute": 1200,
     },
-    "unlimited": dict.fromkeys(CAP_NAMES, UNLIMITED),
+    "unlimited": {**dict.fromkeys(CAP_NAMES, UNLIMITED), "requests_per_minute": 6000},
 }
 PER_WORKSPACE = ("contacts", "companies", "deals", "members")
 
@@ -42,6 +52,11 @@ def caps(settings: Settings, plan: str) -> dict[str, int]:
     merged = dict(BUILTIN.get(plan, BUILTIN["free"]))
     merged.update(settings.plans_json.get(plan, {}))
     return merged
+
+
+def requests_per_minute(settings: Settings, plan: str) -> int:
+    """The API rate limit of a token in a workspace on `plan` (-1: none)."""
+    return caps(settings, plan)["requests_per_minute"]
 
 
 def cap(settings: Settings, plan: str, resource: str) -> int:

@@ -101,6 +101,17 @@ class Database(Protocol):
         (copies, exports)."""
         ...
 
+    def transaction(
+        self, *, heavy: bool = False, key: str | None = None
+    ) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction of its own, whatever unit the request runs in (`write()`
+        without a unit)."""
+        ...
+
+    async def lock(self, tx: Tx, key: str | None) -> None:
+        """Inside `tx`, also take the write lock of `key` (a unit's later write blocks)."""
+        ...
+
     def write(
         self, *, heavy: bool = False, key: str | None = None
     ) -> AbstractAsyncContextManager[Tx]:
@@ -108,7 +119,8 @@ class Database(Protocol):
         Writes with the same `key` (a workspace id; None: one key for everything else) run one
         at a time, whatever process runs them, so a check and the write it guards (a cap, a
         version, an upsert's match) see no other write in between. `heavy`: it may touch many
-        rows (SQLite runs it off the event loop)."""
+        rows (SQLite runs it off the event loop). Inside a request's unit (store/unit.py) the
+        block joins the unit's transaction instead."""
         ...
 
 

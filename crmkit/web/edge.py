@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmkit.errors import CrmError, InternalError, PayloadTooLarge
 from crmkit.render import error_body, wants_json_lenient
+from crmkit.throttle import Quota
 
 log = logging.getLogger("crmkit.http")
 access_log = logging.getLogger("crmkit.access")
@@ -104,6 +105,10 @@ class Edge:
                 # may keep them unless a route says otherwise.
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append(NO_STORE)
+                state = scope["state"]
+                quota = state["quota"] if "quota" in state else self.quota(scope)
+                if quota is not None:
+                    headers.extend(quota.headers())
                 message["headers"] = headers
             await send(message)
 
@@ -143,6 +148,11 @@ class Edge:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+    def quota(self, scope: Scope) -> Quota | None:
+        """The X-RateLimit-* figures for a reply no endpoint counted (a 404, a 413, /mcp
+        before its token is known): none here; the served app knows the limits."""
+        return None
 
     async def _send_error(self, scope: Scope, send: Send, err: CrmError) -> None:
         as_json = wants_json_lenient(

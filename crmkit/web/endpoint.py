@@ -17,13 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crmkit import spec as S
-from crmkit.accounts import scopes, tokens
+from crmkit.accounts import plans, scopes, tokens
 from crmkit.accounts.scopes import Scope
 from crmkit.errors import InvalidField
 from crmkit.netaddr import address_group
 from crmkit.principal import Principal
 from crmkit.render import Result, respond, wants_json
 from crmkit.runtime import Runtime
+from crmkit.web import retries
 
 
 @dataclass
@@ -83,8 +84,8 @@ class Op:
 
     @property
     def accepted(self) -> tuple[str, ...]:
-        """Every query parameter the route takes, `format` included."""
-        return (*self.params, "format")
+        """Every query parameter the route takes: `format` always, `dry_run` on writes."""
+        return (*self.params, "format", "dry_run") if self.writes else (*self.params, "format")
 
 
 def runtime(request: Request) -> Runtime:
@@ -117,15 +118,28 @@ def endpoint(op: Op, method: str, path: str) -> Callable[[Request], Awaitable[Re
         as_json = wants_json(query, request.headers.get("accept", ""))
         rt = runtime(request)
         who = None
-        if op.scope is not None:
+        state = request.scope.setdefault("state", {})
+        if op.scope is None:
+            address = address_group(request.client.host) if request.client else "unknown"
+            limit = rt.settings.anon_requests_per_minute
+            await rt.throttle.take(rt, "a:" + address, limit, "this address", state)
+        else:
             who = await tokens.authenticate(rt, request.headers.get("authorization"))
+            limit = plans.requests_per_minute(rt.settings, who.plan)
+            await rt.throttle.take(rt, "t:" + who.token_id, limit, "this token", state)
             if op.scope not in who.scopes:
                 raise scopes.missing(
                     op.scope, who.scopes, method, path, who.workspace_id, who.via_connector
                 )
         if checked and query:
             check_params(query, op, method, path)
-        result = await handler(Call(request, rt, as_json, who, query))
+        call = Call(request, rt, as_json, who, query)
+        if op.writes and who is not None:
+            dry = "dry_run" in query and retries.dry_run_asked(call.query("dry_run"))
+            key = retries.key_of(request.headers.get(retries.HEADER))
+            if dry or key is not None:
+                return await retries.run(rt, who, request, lambda: handler(call), key=key, dry=dry)
+        result = await handler(call)
         if isinstance(result, Response):
             return result
         return respond(result, as_json=as_json)

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager as AsyncContextManager
 from contextlib import asynccontextmanager
 from functools import lru_cache
 
@@ -28,7 +29,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from crmkit.config import redact_url
-from crmkit.store.base import Params, Row
+from crmkit.store import unit
+from crmkit.store.base import Params, Row, Tx
 from crmkit.store.postgres.dialect import DIALECT
 from crmkit.store.postgres.schema import migrate
 
@@ -197,10 +199,14 @@ class PostgresDatabase:
         await self.one("SELECT 1 FROM schema_migrations LIMIT 1")
 
     async def all(self, sql: str, params: Params = ()) -> list[Row]:
+        if (tx := unit.joined(self)) is not None:
+            return await tx.all(sql, params)
         pool = await self.pool()
         return [tuple(r) for r in await pool.fetch(numbered(sql), *params)]
 
     async def one(self, sql: str, params: Params = ()) -> Row | None:
+        if (tx := unit.joined(self)) is not None:
+            return await tx.one(sql, params)
         pool = await self.pool()
         row = await pool.fetchrow(numbered(sql), *params)
         return None if row is None else tuple(row)
@@ -219,8 +225,17 @@ class PostgresDatabase:
         ):
             yield PgSnapshot(conn)
 
+    def write(self, *, heavy: bool = False, key: str | None = None) -> AsyncContextManager[Tx]:
+        return unit.write(self, heavy, key)
+
+    async def lock(self, tx: Tx, key: str | None) -> None:
+        """A unit's later write with another key takes that key's lock too."""
+        await tx.execute("SELECT pg_advisory_xact_lock(?)", (lock_key(key),))
+
     @asynccontextmanager
-    async def write(self, *, heavy: bool = False, key: str | None = None) -> AsyncIterator[PgTx]:
+    async def transaction(
+        self, *, heavy: bool = False, key: str | None = None
+    ) -> AsyncIterator[PgTx]:
         pool = await self.pool()
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(key))
