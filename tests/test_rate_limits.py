@@ -175,3 +175,51 @@ async def test_two_processes_share_one_limit(tmp_path: Path, database: str, smtp
     # both processes served and both refused: the limit is one, not one each
     assert 200 in statuses[0::2] and 200 in statuses[1::2]
     assert 429 in statuses[0::2] and 429 in statuses[1::2]
+
+
+async def test_workers_of_one_server_share_one_limit(
+    tmp_path: Path, database: str, smtp: Smtp
+) -> None:
+    """`crmkit serve --workers 2`: a fresh connection per request, so the kernel hands them
+    to either worker; together they serve the token's 30 a minute, not 30 each."""
+    per_minute = 30
+    done = run_cli("token", "--email", "workers@acme.com", "--db", database)
+    assert done.returncode == 0, done.stderr
+    auth = {"Authorization": f"Bearer {done.stdout.strip()}"}
+    port = free_port()
+    env = clean_env(
+        database,
+        CRMKIT_SMTP_URL=smtp.url,
+        CRMKIT_BASE_URL=f"http://127.0.0.1:{port}",
+        CRMKIT_PLANS=plans(per_minute),
+    )
+    proc = Process(
+        [
+            *crmkit_command(),
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            database,
+            "--workers",
+            "2",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=str(tmp_path),
+    )
+    try:
+        proc.wait_for(r"Application startup complete", count=2)
+        started = time.monotonic()
+        statuses = []
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as http:
+            for _ in range(60):
+                statuses.append((await http.get("/whoami", headers=auth)).status_code)
+        elapsed = time.monotonic() - started
+    finally:
+        proc.stop()
+    served = statuses.count(200)
+    assert set(statuses) == {200, 429}
+    assert served <= per_minute * 1.1 + elapsed * per_minute / 60, (served, elapsed)
+    assert served >= per_minute - 2 * 1, statuses
