@@ -46,12 +46,18 @@ async def count_pointing_at(
     return int(row[0]) if row else 0
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 async def by_upsert_key(tx: Tx, rs: S.RecordSpec, workspace_id: str, value: str) -> Row | None:
     if rs.upsert_key == "email":
         return await tx.one(
             "SELECT %s FROM contacts WHERE workspace_id = ? AND email IS NOT NULL"
             " AND lower(email) = ?" % columns(rs),
-            (workspace_id, value.lower()),
+            # folded as the unique index folds (lower() of a C-collated column, both
+            # backends): A-Z only. Python's lower() also folds Ü, and the lookup then missed
+            # the record whose INSERT broke the index (a 500).
+            (workspace_id, value.translate(_ASCII_LOWER)),
         )
     assert rs.upsert_key is not None
     return await tx.one(
