@@ -21,6 +21,7 @@ from crmkit.throttle import Quota
 from crmkit.web import auth, errors, oauth, records, system, workspaces
 from crmkit.web.cors import Cors
 from crmkit.web.edge import Edge
+from crmkit.web.openapi import documents
 from crmkit.web.routing import SegmentRouter
 
 
@@ -77,6 +78,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bo
     # for a spoofed Host), and agents should see one clear 404 with a hint instead.
     app.router.redirect_slashes = False
     app.state.runtime = rt
+    # /openapi.json and the API catalog: generated from this final table, once (web/openapi.py)
+    app.state.documents = documents(routes, settings)
     application = App(app, rt, access_log=access_log)
     application.app = Cors(app)  # CORS for discovery, register, token and /mcp
     mcp.target = application  # the tool calls this same app in-process

@@ -169,8 +169,7 @@ def check_arguments(args: dict[str, Any] | None) -> tuple[str, str, Any, str | N
     if unknown:
         raise ToolInputError(
             f"unknown argument(s) {', '.join(unknown)}",
-            "send only method, path, (for POST/PATCH) body and (to retry safely)"
-            " idempotency_key",
+            "send only method, path, (for POST/PATCH) body and (to retry safely) idempotency_key",
             code="unknown_field",
         )
     key = args.get("idempotency_key")

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-import json
 import itertools
+import json
 import os
 import re
 import socket

@@ -174,7 +174,7 @@ async def test_one_idempotency_key_across_replicas_makes_one_effect(
     replies = await asyncio.gather(
         *((a if i % 2 else b).post("/deals", json=body, headers=auth) for i in range(30))
     )
-    assert {r.status_code for r in replies} <= {201, 409}, [r.text for r in replies if r.status_code == 429]
+    assert {r.status_code for r in replies} <= {201, 409}, [r.text for r in replies]
     firsts = [r for r in replies if r.status_code == 201 and "idempotent-replayed" not in r.headers]
     assert len(firsts) == 1
     assert {r.content for r in replies if r.status_code == 201} == {firsts[0].content}

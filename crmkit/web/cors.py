@@ -1,6 +1,7 @@
-"""CORS for the endpoints browser-based MCP clients call directly: discovery, registration,
-token, revocation and /mcp. Bearer tokens travel in headers (never cookies), so `*` is safe;
-/mcp still checks Origin itself against CRMKIT_BASE_URL."""
+"""CORS for the endpoints browser-based clients call directly: discovery, registration,
+token, revocation, /mcp, and /openapi.json (API explorers load it from their own origin).
+Bearer tokens travel in headers (never cookies), so `*` is safe; /mcp still checks Origin
+itself against CRMKIT_BASE_URL."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crmkit.web.edge import header
 
-CORS_EXACT = frozenset({"/mcp", "/oauth/register", "/oauth/token", "/oauth/revoke"})
+CORS_EXACT = frozenset(
+    {"/mcp", "/oauth/register", "/oauth/token", "/oauth/revoke", "/openapi.json"}
+)
 CORS_PREFIX = "/.well-known/"
 ALLOW_HEADERS = (
     "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, X-Request-Id, "
     "Last-Event-ID"
 )
-EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate, X-Request-Id, Retry-After"
+EXPOSE_HEADERS = (
+    "Mcp-Session-Id, WWW-Authenticate, X-Request-Id, Retry-After, X-RateLimit-Limit,"
+    " X-RateLimit-Remaining, X-RateLimit-Reset"
+)
 
 
 def wants_cors(path: str) -> bool:

@@ -1,4 +1,5 @@
-"""Unauthenticated endpoints: liveness, readiness, the manual and llms.txt."""
+"""Unauthenticated endpoints: liveness, readiness, the manual, llms.txt, /openapi.json and the
+API catalog (RFC 9727)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from crmkit import __version__
 from crmkit.errors import ServiceUnavailable
 from crmkit.render import Message
 from crmkit.web.endpoint import Call, Op
+from crmkit.web.openapi import CATALOG_TYPE, Documents
 from crmkit.web.routing import route
 
 
@@ -63,9 +65,33 @@ async def llms_txt(call: Call) -> Response:
     return PlainTextResponse(document("llms.txt"), headers=PUBLIC)
 
 
+def documents(call: Call) -> Documents:
+    """Built once by create_app from the final route table (web/openapi.py)."""
+    built: Documents = call.request.app.state.documents
+    return built
+
+
+async def openapi_json(call: Call) -> Response:
+    return Response(documents(call).openapi, media_type="application/json", headers=PUBLIC)
+
+
+# RFC 9727 2: a HEAD (and so a GET) of the catalog carries a Link to it with rel api-catalog.
+CATALOG_LINK = '</.well-known/api-catalog>; rel="api-catalog"'
+
+
+async def api_catalog(call: Call) -> Response:
+    headers = {**PUBLIC, "Link": CATALOG_LINK}
+    return Response(documents(call).catalog, headers=headers, media_type=CATALOG_TYPE)
+
+
 routes = [
     route("/healthz", {"GET": Op(healthz, None, "Liveness")}),
     route("/readyz", {"GET": Op(readyz, None, "Readiness: the database answers")}),
     route("/help", {"GET": Op(help_page, None, "The manual")}),
     route("/llms.txt", {"GET": Op(llms_txt, None, "A short guide for language models")}),
+    route("/openapi.json", {"GET": Op(openapi_json, None, "This API as OpenAPI 3.1")}),
+    route(
+        "/.well-known/api-catalog",
+        {"GET": Op(api_catalog, None, "The API catalog (RFC 9727): links to this API's docs")},
+    ),
 ]
