@@ -14,7 +14,6 @@ from crmkit.clock import Clock
 from crmkit.config import Settings
 from crmkit.mail import Mailer
 from crmkit.mcp import McpEndpoint
-from crmkit.netaddr import address_group
 from crmkit.runtime import Runtime
 from crmkit.store.connect import open_database
 from crmkit.throttle import Quota
@@ -46,8 +45,8 @@ class App(Edge):
         """A reply that counted nothing shows the caller's address's quota, as it stands."""
         rt = self.runtime
         client = scope.get("client")
-        address = address_group(client[0]) if client else "unknown"
-        return rt.throttle.peek(rt, "a:" + address, rt.settings.anon_requests_per_minute)
+        address = rt.throttle.address_key(client[0] if client else None)
+        return rt.throttle.peek(rt, address, rt.settings.anon_requests_per_minute)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, access_log: bool = True) -> App:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from crmkit import spec as S
-from crmkit.accounts import plans, scopes, tokens
+from crmkit.accounts import scopes, tokens
 from crmkit.accounts.scopes import Scope
 from crmkit.errors import InvalidField
 from crmkit.netaddr import address_group
@@ -120,12 +120,12 @@ def endpoint(op: Op, method: str, path: str) -> Callable[[Request], Awaitable[Re
         who = None
         state = request.scope.setdefault("state", {})
         if op.scope is None:
-            address = address_group(request.client.host) if request.client else "unknown"
+            address = rt.throttle.address_key(request.client.host if request.client else None)
             limit = rt.settings.anon_requests_per_minute
-            await rt.throttle.take(rt, "a:" + address, limit, "this address", state)
+            await rt.throttle.take(rt, address, limit, "this address", state)
         else:
             who = await tokens.authenticate(rt, request.headers.get("authorization"))
-            limit = plans.requests_per_minute(rt.settings, who.plan)
+            limit = rt.throttle.token_limit(rt, who.plan)
             await rt.throttle.take(rt, "t:" + who.token_id, limit, "this token", state)
             if op.scope not in who.scopes:
                 raise scopes.missing(
