@@ -104,7 +104,13 @@ def expires_at(rt: Runtime, last_used_at: int, hard: int | None = None) -> int:
 
 async def authenticate(rt: Runtime, authorization: str | None) -> Principal:
     if not authorization:
-        raise Unauthorized("this endpoint needs a token")
+        # Not "sign in again": the caller may well hold a token and only left the header out.
+        raise Unauthorized(
+            "this request has no Authorization header, and this endpoint needs a token",
+            "send your token as the header Authorization: Bearer <token> (tokens start with"
+            ' ck_); if you have none, get one: POST /auth/request {"email":...}, then POST'
+            ' /auth/verify {"email":...,"code":...}',
+        )
     scheme, _, raw = authorization.partition(" ")
     raw = raw.strip()
     if scheme.lower() != "bearer" or not raw:

@@ -25,7 +25,11 @@ from crmkit.store.base import Database, Row, Tx
 @dataclass
 class Saved:
     data: dict[str, Any]
-    created: bool
+    result: str  # created, updated or unchanged (an upsert or PATCH that changed no field)
+
+    @property
+    def created(self) -> bool:
+        return self.result == "created"
 
 
 def not_found(rs: S.RecordSpec, raw_id: str) -> NotFound:
@@ -148,7 +152,7 @@ async def save(
         if existing is not None and key is not None:
             values.pop(key, None)  # the match is the same key: keep the stored spelling
             row = await _update(rt, tx, who, rs, existing, values, version)
-            return Saved(view(rs, row), created=False)
+            return Saved(view(rs, row), "unchanged" if row is existing else "updated")
         if version is not None:
             raise InvalidField(
                 "version applies only to an update",
@@ -163,7 +167,7 @@ async def save(
                 code="missing_field",
             )
         row = await _insert(rt, tx, who, rs, values)
-    return Saved(view(rs, row), created=True)
+    return Saved(view(rs, row), "created")
 
 
 async def _insert(
@@ -210,7 +214,7 @@ async def patch(
     raw_id: str,
     sent: dict[str, Any],
     version: int | None,
-) -> dict[str, Any]:
+) -> Saved:
     id_ = record_id(rs, raw_id)
     values = _clean_all(rt, rs, sent)
     if rs.kind == "contact" and "company" in sent:
@@ -234,8 +238,8 @@ async def patch(
                     f"PATCH {rs.kind}/{other[0]} instead, or delete one of them",
                     code="duplicate",
                 )
-        row = await _update(rt, tx, who, rs, row, values, version)
-    return view(rs, row)
+        updated = await _update(rt, tx, who, rs, row, values, version)
+    return Saved(view(rs, updated), "unchanged" if updated is row else "updated")
 
 
 async def _update(

@@ -71,12 +71,11 @@ async def create_record(call: Call) -> Record:
     rs = call.record_spec
     sent, version = parse_body(rs, await read_json(call.request))
     saved = await service.save(call.rt, call.who, rs, sent, if_match(call, version))
-    result = "created" if saved.created else "updated"
     return Record(
         saved.data,
-        meta=[result],
+        meta=[saved.result],
         status=201 if saved.created else 200,
-        json_extra={"result": result},
+        json_extra={"result": saved.result},
     )
 
 
@@ -89,8 +88,9 @@ async def patch_record(call: Call) -> Record:
     rs = call.record_spec
     raw_id = call.request.path_params["id"]
     sent, version = parse_body(rs, await read_json(call.request))
-    data = await service.patch(call.rt, call.who, rs, raw_id, sent, if_match(call, version))
-    return Record(data, meta=["updated"], json_extra={"result": "updated"})  # as an upsert says
+    saved = await service.patch(call.rt, call.who, rs, raw_id, sent, if_match(call, version))
+    # as an upsert says: updated, or unchanged (no field differed: no new version, no audit)
+    return Record(saved.data, meta=[saved.result], json_extra={"result": saved.result})
 
 
 async def delete_record(call: Call) -> Message:
