@@ -38,6 +38,7 @@ from crmkit.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from crmkit.manual import topics
 from crmkit.oauth.clients import is_loopback
 from crmkit.render import error_body, error_response, wants_json_lenient
 from crmkit.runtime import Runtime
@@ -52,17 +53,20 @@ _BAD_PATH = re.compile(r"[\x00-\x20\x7f\\#]")
 
 INSTRUCTIONS = (
     "crmkit is a CRM (contacts, companies, deals, activities, follow-ups) driven over plain-text "
-    "HTTP. Before anything else, call the `request` tool with method GET and path /help to read "
-    "the manual, then use `request` for every operation. Replies are plain text: one record per "
+    "HTTP. Use the `request` tool for every operation; its description covers the common calls. "
+    "For the rest, read what the task needs: GET /help is the overview (every endpoint and the "
+    "conventions, in brief) and GET /help/<topic> has one topic in full detail, with examples "
+    f"(topics: {', '.join(topics())}). Replies are plain text: one record per "
     "line (`<handle> key=value ...`), meta lines start with `# `. Errors carry a hint that says "
     "what to do next; follow it. Deletes are two-step: confirm with the user before repeating "
     "the request with ?confirm=<token>."
 )
 
 MANUAL = """\
-Call the crmkit HTTP API as the signed-in user (their workspace). Start with GET /help (full \
-manual). Returns the reply's plain text (format=json does not apply here); status >= 400 is \
-an error with `error:`, `hint:` lines.
+Call the crmkit HTTP API as the signed-in user (their workspace). GET /help is the overview \
+(every endpoint, in brief); GET /help/<topic> has one topic in detail (e.g. /help/queries, \
+/help/records, /help/errors): read only what the task needs. Returns the reply's plain text \
+(format=json does not apply here); status >= 400 is an error with `error:`, `hint:` lines.
 
 Conventions: bodies are JSON objects. Records are one line: `contact/c_x name=... stage=...`; \
 lines starting `# ` are meta (`# created`, `# total: 12`, `# next: <cursor>`). Use a record's \
@@ -80,7 +84,8 @@ any write checks everything and says what would change, writing nothing. rate_li
 Retry-After seconds. insufficient_scope: this token may not do that; tell the user.
 
 Endpoints:
-GET /help | GET /whoami (identity, workspace, plan usage) | GET /tokens, DELETE /tokens/{id}
+GET /help, GET /help/<topic> | GET /whoami (identity, workspace, plan usage) | GET /tokens, \
+DELETE /tokens/{id}
 GET /contacts?<filters> | POST /contacts | GET|PATCH|DELETE /contacts/{id}
 GET /companies?<filters> | POST /companies | GET|PATCH|DELETE /companies/{id}
 GET /deals?<filters> | POST /deals | GET|PATCH|DELETE /deals/{id}

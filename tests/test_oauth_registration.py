@@ -27,8 +27,8 @@ BASE = "http://testserver"
 CALLBACK = "https://claude.ai/api/mcp/auth_callback"
 DAY = 24 * 3600
 OLD_OVERALL_CAP = 1000  # registrations per hour in all, before this change
-PER_ADDRESS = 20  # registrations per hour from one address, as help.txt says
-HELP = Path(__file__).resolve().parent.parent / "help.txt"
+PER_ADDRESS = 20  # registrations per hour from one address, as GET /help/mcp says
+HELP = Path(__file__).resolve().parent.parent / "crmkit" / "help" / "mcp.txt"
 
 
 @asynccontextmanager

@@ -77,6 +77,7 @@ class Context:
 def _parameters(method: str, path: str, op: Op, raw: Raw | None) -> list[Schema]:
     rs, single = record_route(path)
     owner = S.BY_PLURAL.get(path.split("/")[1])  # whose {id} it is, on /contacts/{id}/...
+    described = raw.path if raw else {}
     params: list[Schema] = [
         {
             "name": name,
@@ -84,6 +85,14 @@ def _parameters(method: str, path: str, op: Op, raw: Raw | None) -> list[Schema]
             "required": True,
             "schema": {"type": "string", "minLength": 1},
             "description": f"a {kind} id ({kind}/... as a handle works too)",
+        }
+        if name not in described
+        else {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": described[name][1],
+            "description": described[name][0],
         }
         for name in _PATH_PARAM.findall(path)
         for kind in [owner.kind if owner and name == "id" else name.removesuffix("_id")]
@@ -196,7 +205,7 @@ def operation(method: str, path: str, op: Op, ctx: Context) -> Schema:
     found: Schema = {
         "operationId": ctx.ids[(method, path)],
         "summary": op.summary,
-        "tags": [path.strip("/").split("/")[0]],
+        "tags": [path.strip("/").split("/")[0] or "help"],  # GET / is the manual's door
         "security": security,
         "parameters": _parameters(method, path, op, raw),
         "responses": dict(sorted(responses.items())),

@@ -7,10 +7,11 @@ handlers that build their own Response, which nothing else describes.
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmkit import spec as S
+from crmkit.manual import topics
 from crmkit.render import Document, Listing, Message, Record
 from crmkit.web.endpoint import Op
 from crmkit.web.openapi_schemas import JSON, TEXT, Schema, ref
@@ -33,6 +34,8 @@ class Raw:
     query: tuple[str, ...] = ()  # the query parameters it reads itself
     body: tuple[str, Schema] | None = None  # (media type, schema)
     errors: tuple[int, ...] = ()  # error statuses beyond those every route may answer
+    # path parameters that are not ids: name -> (description, schema)
+    path: dict[str, tuple[str, Schema]] = field(default_factory=dict)
 
 
 def _form(*names: str) -> tuple[str, Schema]:
@@ -41,7 +44,17 @@ def _form(*names: str) -> tuple[str, Schema]:
 
 _RFC_JSON: Schema = {"type": "object"}
 RAW: dict[str, Raw] = {
+    "orientation": Raw({"200": ("What this server is and where to start", TEXT, STRING)}),
     "help_page": Raw({"200": ("The manual (help.txt)", TEXT, STRING)}),
+    "help_topic": Raw(
+        {"200": ("One topic's page of the manual", TEXT, STRING)},
+        path={
+            "topic": (
+                "a topic of the manual, as GET /help lists them",
+                {"type": "string", "enum": list(topics())},
+            )
+        },
+    ),
     "llms_txt": Raw({"200": ("llms.txt", TEXT, STRING)}),
     "openapi_json": Raw({"200": ("This document", JSON, _RFC_JSON)}),
     "api_catalog": Raw({"200": ("The API catalog (RFC 9727)", LINKSET, ref("Linkset"))}),

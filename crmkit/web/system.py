@@ -1,29 +1,33 @@
-"""Unauthenticated endpoints: liveness, readiness, the manual, llms.txt, /openapi.json and the
-API catalog (RFC 9727)."""
+"""Unauthenticated endpoints: an orientation at /, liveness, readiness, the manual and its
+topic pages, llms.txt, /openapi.json and the API catalog (RFC 9727)."""
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-from pathlib import Path
+import difflib
 
 from starlette.responses import PlainTextResponse, Response
 
 from crmkit import __version__
-from crmkit.errors import ServiceUnavailable
+from crmkit.errors import NotFound, ServiceUnavailable
+from crmkit.manual import document, topic_page, topics
 from crmkit.render import Message
 from crmkit.web.endpoint import Call, Op
 from crmkit.web.openapi import CATALOG_TYPE, Documents
 from crmkit.web.routing import route
 
+# GET /: what a caller that knows only the base URL needs to find everything else.
+ORIENTATION = f"""\
+crmkit {__version__}: a CRM with no screens, driven by AI agents over plain HTTP.
 
-@cache
-def document(name: str) -> str:
-    """help.txt / llms.txt: from the source checkout when run from it, else the installed copy."""
-    checkout = Path(__file__).resolve().parents[2] / name
-    if checkout.is_file():
-        return checkout.read_text(encoding="utf-8")
-    return resources.files("crmkit").joinpath("static", name).read_text(encoding="utf-8")
+  GET  /help           the manual: start here (plain text, one read)
+  GET  /help/<topic>   one topic in full detail; GET /help lists the topics
+  GET  /llms.txt       a short index for language models
+  GET  /openapi.json   the OpenAPI 3.1 contract
+  POST /mcp            the MCP server, for ChatGPT, Claude and other MCP clients
+
+Sign in: POST /auth/request {{"email"}}, then POST /auth/verify {{"email","code","token_name"}}
+with the emailed 6-digit code; send the token as Authorization: Bearer <token>.
+"""
 
 
 async def healthz(call: Call) -> Message:
@@ -57,8 +61,25 @@ async def readyz(call: Call) -> Message:
 PUBLIC = {"Cache-Control": "public, max-age=300"}
 
 
+async def orientation(call: Call) -> Response:
+    return PlainTextResponse(ORIENTATION, headers=PUBLIC)
+
+
 async def help_page(call: Call) -> Response:
     return PlainTextResponse(document("help.txt"), headers=PUBLIC)
+
+
+async def help_topic(call: Call) -> Response:
+    topic = call.request.path_params["topic"]
+    if topic not in topics():
+        close = difflib.get_close_matches(topic.lower(), topics(), n=1)
+        guess = f"did you mean GET /help/{close[0]}? " if close else ""
+        raise NotFound(
+            f"no help topic {topic[:60]!r}",
+            f"{guess}the topics are {', '.join(topics())}: GET /help/<topic>;"
+            " GET /help is the whole manual in brief",
+        )
+    return PlainTextResponse(topic_page(topic), headers=PUBLIC)
 
 
 async def llms_txt(call: Call) -> Response:
@@ -87,7 +108,9 @@ async def api_catalog(call: Call) -> Response:
 routes = [
     route("/healthz", {"GET": Op(healthz, None, "Liveness")}),
     route("/readyz", {"GET": Op(readyz, None, "Readiness: the database answers")}),
+    route("/", {"GET": Op(orientation, None, "What this server is and where to start")}),
     route("/help", {"GET": Op(help_page, None, "The manual")}),
+    route("/help/{topic}", {"GET": Op(help_topic, None, "One topic of the manual in detail")}),
     route("/llms.txt", {"GET": Op(llms_txt, None, "A short guide for language models")}),
     route("/openapi.json", {"GET": Op(openapi_json, None, "This API as OpenAPI 3.1")}),
     route(
