@@ -22,7 +22,7 @@ from mcp_util import mcp_session, text_of
 
 from crmkit import errors
 from crmkit.manual import topics
-from crmkit.mcp import INSTRUCTIONS, MANUAL
+from crmkit.mcp_tool import INSTRUCTIONS, MANUAL
 
 port = mcp_util.port
 env = mcp_util.env

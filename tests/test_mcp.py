@@ -17,7 +17,7 @@ from crmkit import __version__
 from crmkit.app import create_app
 from crmkit.clock import FixedClock
 from crmkit.config import Settings
-from crmkit.mcp import MANUAL
+from crmkit.mcp_tool import MANUAL
 
 port = mcp_util.port
 env = mcp_util.env
@@ -321,7 +321,7 @@ async def test_get_and_delete_mcp_are_405_for_a_stateless_server(
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), [1, {"x": -(2**64)}]])
 def test_bodies_json_cannot_carry_are_tool_errors(value: object) -> None:
-    from crmkit.mcp import ToolInputError, check_arguments
+    from crmkit.mcp_tool import ToolInputError, check_arguments
 
     with pytest.raises(ToolInputError, match="NaN|64 bits") as raised:
         check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})
@@ -329,7 +329,7 @@ def test_bodies_json_cannot_carry_are_tool_errors(value: object) -> None:
 
 
 def test_the_full_int64_range_passes_the_tool_check() -> None:
-    from crmkit.mcp import check_arguments
+    from crmkit.mcp_tool import check_arguments
 
     for value in (-(2**63), 2**63 - 1):
         body = {"custom": {"v": value}}
@@ -338,7 +338,7 @@ def test_the_full_int64_range_passes_the_tool_check() -> None:
 
 @pytest.mark.parametrize("value", [2**63, -(2**63) - 1])
 def test_just_past_int64_is_a_tool_error(value: object) -> None:
-    from crmkit.mcp import ToolInputError, check_arguments
+    from crmkit.mcp_tool import ToolInputError, check_arguments
 
     with pytest.raises(ToolInputError, match="NaN|64 bits") as raised:
         check_arguments({"method": "POST", "path": "/contacts", "body": {"custom": {"v": value}}})
