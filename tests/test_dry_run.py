@@ -451,6 +451,8 @@ async def test_a_dry_run_delete_needs_no_confirmation_and_says_what_goes(api, wo
     assert r.json() == {
         "data": {
             "deleted": f"contact/{world.lone_contact}",
+            "activities_removed": 1,
+            "unlinked": None,
             "dry_run": True,
             "changes": ["activities removed: 1"],
         }

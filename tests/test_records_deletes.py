@@ -45,10 +45,29 @@ async def test_two_step_delete_with_activities(api, token, plural):
     assert await snapshot(api.rt.db) == before  # the first call never deletes
     r = await api.json("DELETE", path, token)
     assert r.status_code == 428 and r.json()["error"]["confirm"]
+    # issue 21, points 4 and 13: the 428 says what goes, and that it cannot be undone
+    error = r.json()["error"]
+    assert "cannot be undone, and 2 activities go with it" in error["message"]
+    assert error["activities"] == "2" and error["unlinks"] == "nothing"
 
     r = await api.delete(f"{path}?confirm={confirm}", token)
-    assert r.status_code == 200 and r.text == f"# deleted {rec['handle']}\n"
-    assert (await api.get(path, token)).status_code == 404
+    assert r.status_code == 200
+    assert r.text == f"# deleted {rec['handle']}: 2 activities removed\n"
+    # issue 21, point 13: a deleted record answers `deleted`, with when and by whom
+    gone = await api.json("GET", path, token)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "deleted"
+    assert "deleted at " in gone.json()["error"]["message"]
+    assert "by del@acme.com; deletes are permanent" in gone.json()["error"]["message"]
+    assert "POST /" in gone.json()["error"]["hint"]
+    for method in ("PATCH", "DELETE"):
+        r = await api.json(method, path, token, json={"tags": ["x"]} if method == "PATCH" else None)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "deleted", r.text
+    r = await api.json("POST", path + "/activities", token, json={"kind": "note", "body": "x"})
+    assert r.json()["error"]["code"] == "deleted"
+    # another workspace sees nothing of it: the plain not_found
+    stranger = await api.sign_in("stranger@acme.com")
+    r = await api.json("GET", path, stranger)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     assert await count(api.rt.db, "activities", "target_id = ?", (bare(rec["handle"]),)) == 0
     assert await count(api.rt.db, "activities", "target_id = ?", (bare(other["handle"]),)) == 1
     if api.rt.db.dialect.name == "sqlite":  # PostgreSQL keeps the search text on the row
@@ -69,7 +88,9 @@ async def test_json_delete_reply(api, token):
     r = await api.json("DELETE", path, token)
     confirm = r.json()["error"]["confirm"]
     r = await api.json("DELETE", f"{path}?confirm={confirm}", token)
-    assert r.json() == {"data": {"deleted": rec["handle"]}}
+    assert r.json() == {
+        "data": {"deleted": rec["handle"], "activities_removed": 0, "unlinked": None}
+    }
 
 
 async def test_confirm_token_binding(api, token, clock):
@@ -139,8 +160,9 @@ async def test_records_that_lose_a_link_get_a_new_version_an_audit_row_and_new_s
     path = f"/companies/{bare(co['handle'])}"
     first = (await api.json("DELETE", path, token)).json()["error"]
     assert first["message"].endswith(
-        "(its activities go with it; 1 contact, 1 deal lose their link to it)"
+        "cannot be undone, and 0 activities go with it; 1 contact, 1 deal lose their link to it"
     )
+    assert first["unlinks"] == "1 contact, 1 deal"
     r = await api.delete(f"{path}?confirm={first['confirm']}", token)
     assert r.status_code == 200
     got_contact = (await api.json("GET", f"/contacts/{bare(contact['handle'])}", token)).json()[

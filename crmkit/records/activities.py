@@ -12,7 +12,7 @@ from crmkit.errors import InvalidField, InvalidQuery
 from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
 from crmkit.records import feeds
-from crmkit.records.service import not_found, record_id
+from crmkit.records.service import missing, record_id
 from crmkit.records.values import body_time
 from crmkit.runtime import Runtime
 from crmkit.store import activities as store
@@ -52,7 +52,7 @@ async def log(
     id_ = record_id(rs, raw_id)
     async with rt.db.write() as tx:
         if id_ is None or not await records_store.exists(tx, rs, who.workspace_id, id_):
-            raise not_found(rs, raw_id)
+            raise await missing(tx, who, rs, raw_id)
         activity_id = new_id("a")
         row = await store.insert(
             tx,
@@ -115,7 +115,7 @@ async def for_record(
     args = query.fixed_params(params, RECORD_PARAMS, f"/{rs.plural}/{{id}}/activities")
     id_ = record_id(rs, raw_id)
     if id_ is None or not await records_store.exists(rt.db, rs, who.workspace_id, id_):
-        raise not_found(rs, raw_id)
+        raise await missing(rt.db, who, rs, raw_id)
     return await _page(rt, who, [id_], [], args)
 
 

@@ -6,6 +6,8 @@ app's clock, so it cannot be replayed on another record, by another user, or lat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from itsdangerous import BadData
 
 from crmkit import spec as S
@@ -46,13 +48,32 @@ def _check(rt: Runtime, who: Principal, handle: str, token: str, retry: str) -> 
         raise bad
 
 
+@dataclass(frozen=True)
+class Deleted:
+    handle: str
+    activities: int  # removed with it
+    unlinked: str  # the records that lost their link to it, as "2 deals, 1 contact"
+
+    @property
+    def said(self) -> str:
+        """What went, for the reply: "3 activities removed; 2 deals unlinked"."""
+        parts = [_count(self.activities, "activity", "activities") + " removed"]
+        if self.unlinked:
+            parts.append(f"{self.unlinked} unlinked")
+        return "; ".join(parts)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 async def delete(
     rt: Runtime, who: Principal, rs: S.RecordSpec, raw_id: str, confirm: str | None
-) -> str:
-    """Returns the deleted record's handle; raises 428 with a token on the first call."""
+) -> Deleted:
+    """Deletes the record; raises 428 with a token on the first call, saying what goes."""
     id_ = record_id(rs, raw_id)
     if id_ is None or not await store.exists(rt.db, rs, who.workspace_id, id_):
-        raise not_found(rs, raw_id)
+        raise await service.missing(rt.db, who, rs, raw_id)
     handle = rs.handle(id_)
     path = f"/{rs.plural}/{id_}"
     if confirm is None and not unit.dry_run():  # a dry run needs no confirmation
@@ -60,11 +81,19 @@ async def delete(
         counts = await service.count_links(rt.db, who, rs, id_)
         links = _links_text(counts)
         lose = "loses its" if sum(counts.values()) == 1 else "lose their"
+        activities = await store.count_activities(rt.db, who.workspace_id, id_)
         raise ConfirmationRequired(
-            f"deleting {handle} needs confirmation (its activities go with it"
-            + (f"; {links} {lose} link to it)" if links else ")"),
-            f"confirm with the user, then repeat: DELETE {path}?confirm={token} (valid 10 minutes)",
-            extra={"confirm": token},
+            f"deleting {handle} needs confirmation: it cannot be undone, and "
+            + _count(activities, "activity goes", "activities go")
+            + " with it"
+            + (f"; {links} {lose} link to it" if links else ""),
+            "show the user what goes, confirm with them, then repeat: DELETE"
+            f" {path}?confirm={token} (valid 10 minutes)",
+            extra={
+                "confirm": token,
+                "activities": str(activities),
+                "unlinks": links or "nothing",
+            },
         )
     if confirm is not None:
         _check(rt, who, handle, confirm, f"DELETE {path}")
@@ -87,7 +116,7 @@ async def delete(
             detail="; ".join(detail) or None,
             actor=who,
         )
-    return handle
+    return Deleted(handle, removed, unlinked)
 
 
 def _links_text(counts: dict[str, int]) -> str:

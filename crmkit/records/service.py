@@ -11,6 +11,7 @@ from typing import Any
 
 from crmkit import spec as S
 from crmkit.accounts import audit, plans
+from crmkit.clock import iso_text
 from crmkit.errors import Conflict, InvalidField, NotFound, VersionConflict
 from crmkit.ids import bare_id, new_id
 from crmkit.principal import Principal
@@ -18,8 +19,9 @@ from crmkit.query import normalise_domain
 from crmkit.records.values import clean
 from crmkit.records.views import shown, value_of, view
 from crmkit.runtime import Runtime
+from crmkit.store import audit as audit_store
 from crmkit.store import records as store
-from crmkit.store.base import Database, Row, Tx
+from crmkit.store.base import Conn, Database, Row, Tx
 
 
 @dataclass
@@ -47,6 +49,25 @@ def not_found(rs: S.RecordSpec, raw_id: str) -> NotFound:
     )
 
 
+async def missing(conn: Conn, who: Principal, rs: S.RecordSpec, raw_id: str) -> NotFound:
+    """The 404 for a record not found: `deleted` (when, by whom) if this workspace's audit saw
+    it deleted, so an agent does not go looking for it; else not_found."""
+    id_ = record_id(rs, raw_id)
+    if id_ is None:
+        return not_found(rs, raw_id)
+    handle = rs.handle(id_)
+    gone = await audit_store.deletion(conn, who.workspace_id, handle, f"{rs.kind}.delete")
+    if gone is None:
+        return not_found(rs, raw_id)
+    return NotFound(
+        f"{handle} was deleted at {iso_text(int(gone[0]))} by {gone[1] or 'crmkit'};"
+        " deletes are permanent",
+        f"it cannot be restored; if it is still needed, create it again with POST /{rs.plural}"
+        f" (GET /audit?target={handle} shows its history)",
+        code="deleted",
+    )
+
+
 def record_id(rs: S.RecordSpec, raw: str) -> str | None:
     return bare_id(raw, rs.kind, rs.prefix)
 
@@ -55,7 +76,7 @@ async def get(rt: Runtime, who: Principal, rs: S.RecordSpec, raw_id: str) -> dic
     id_ = record_id(rs, raw_id)
     row = None if id_ is None else await store.get(rt.db, rs, who.workspace_id, id_)
     if row is None:
-        raise not_found(rs, raw_id)
+        raise await missing(rt.db, who, rs, raw_id)
     return view(rs, row)
 
 
@@ -223,7 +244,7 @@ async def patch(
     async with rt.db.write() as tx:
         row = None if id_ is None else await store.get(tx, rs, who.workspace_id, id_)
         if row is None:
-            raise not_found(rs, raw_id)
+            raise await missing(tx, who, rs, raw_id)
         if rs.kind == "contact" and "company" in sent:
             name = sent["company"]
             values["company_id"] = (

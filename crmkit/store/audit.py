@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crmkit.store.base import Database, Row, Tx
+from crmkit.store.base import Conn, Database, Row, Tx
 from crmkit.store.feeds import rows_and_total
 from crmkit.store.sql_query import capped_count
 
@@ -81,3 +81,12 @@ async def page(
         numbers=(1,),  # at
     )
     return await rows_and_total(db, rows, before is None, count, params)
+
+
+async def deletion(conn: Conn, workspace_id: str, target: str, action: str) -> Row | None:
+    """(at, actor_email) of the latest `action` row on `target` in a workspace, or None."""
+    return await conn.one(
+        "SELECT at, actor_email FROM audit WHERE workspace_id = ? AND target = ? AND action = ?"
+        " ORDER BY seq DESC LIMIT 1",
+        (workspace_id, target, action),
+    )

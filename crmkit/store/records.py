@@ -139,6 +139,14 @@ async def update(
     return int(row[0]), tuple(row[1:])
 
 
+async def count_activities(conn: Conn, workspace_id: str, id_: str) -> int:
+    row = await conn.one(
+        "SELECT count(*) FROM activities WHERE target_id = ? AND workspace_id = ?",
+        (id_, workspace_id),
+    )
+    return int(row[0]) if row else 0
+
+
 async def delete(tx: Tx, rs: S.RecordSpec, workspace_id: str, id_: str) -> int:
     """Delete one record; its search rows and activities go with it (triggers).
     Returns how many activities were removed."""

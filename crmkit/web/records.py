@@ -95,10 +95,17 @@ async def patch_record(call: Call) -> Record:
 
 async def delete_record(call: Call) -> Message:
     rs = call.record_spec
-    handle = await deletes.delete(
+    done = await deletes.delete(
         call.rt, call.who, rs, call.request.path_params["id"], call.query("confirm")
     )
-    return Message([f"deleted {handle}"], {"deleted": handle})
+    return Message(
+        [f"deleted {done.handle}: {done.said}"],
+        {
+            "deleted": done.handle,
+            "activities_removed": done.activities,
+            "unlinked": done.unlinked or None,
+        },
+    )
 
 
 def _collection_route(rs: S.RecordSpec) -> Route:
