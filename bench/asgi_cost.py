@@ -55,6 +55,13 @@ async def call(app: App, token: bytes, path: str) -> tuple[int, bytes]:
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
+async def first_contact(app: App, token: bytes) -> str:
+    """The id of a contact the token sees, for the paths that name one."""
+    _, body = await call(app, token, "/contacts?limit=1")
+    first = [ln for ln in body.decode().splitlines() if not ln.startswith("#")][0]
+    return first.split(" ")[0].split("/")[1]
+
+
 def settings_for(db: str, per_minute: int | None = None) -> Settings:
     env = {"CRMKIT_DATABASE": db, "CRMKIT_SECRET_KEY": SECRET_KEY}
     if per_minute is not None:  # every plan, and routes without a token
@@ -74,9 +81,7 @@ async def limiter_cost(db: str, token: str, paths: list[str], rounds: int) -> No
         await app.runtime.start()
     try:
         raw = token.encode()
-        _, body = await call(on, raw, "/contacts?limit=1")
-        first = [ln for ln in body.decode().splitlines() if not ln.startswith("#")][0]
-        contact = first.split(" ")[0].split("/")[1]
+        contact = await first_contact(on, raw)
         for path in paths:
             path = path.replace("{contact}", contact)
             spent = {id(on): 0.0, id(off): 0.0}
@@ -104,9 +109,7 @@ async def measure(db: str, token: str, paths: list[str], rounds: int) -> None:
     await app.runtime.start()
     try:
         raw = token.encode()
-        _, body = await call(app, raw, "/contacts?limit=1")
-        first = [ln for ln in body.decode().splitlines() if not ln.startswith("#")][0]
-        contact = first.split(" ")[0].split("/")[1]
+        contact = await first_contact(app, raw)
         for path in paths:
             path = path.replace("{contact}", contact)
             status, _ = await call(app, raw, path)

@@ -120,39 +120,52 @@ def database(backend: str, db_path: str) -> str:
     return db_path
 
 
+def token_for(database: str, email: str) -> dict[str, str]:
+    done = run_cli("token", "--email", email, "--db", database)
+    assert done.returncode == 0, done.stderr
+    return {"Authorization": f"Bearer {done.stdout.strip()}"}
+
+
+def serve(
+    tmp_path: Path, database: str, smtp: Smtp, per_minute: int, *args: str
+) -> tuple[Process, str]:
+    """`crmkit serve` on a free port with the plans' limit at `per_minute`, once it listens
+    (every worker of it, with --workers)."""
+    port = free_port()
+    env = clean_env(
+        database,
+        CRMKIT_SMTP_URL=smtp.url,
+        CRMKIT_BASE_URL=f"http://127.0.0.1:{port}",
+        CRMKIT_PLANS=plans(per_minute),
+    )
+    command = [*crmkit_command(), "serve", "--port", str(port), "--db", database]
+    proc = Process([*command, "--no-access-log", *args], env=env, cwd=str(tmp_path))
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
+    try:
+        proc.wait_for(r"Application startup complete", count=workers)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def assert_one_limit(statuses: list[int], per_minute: int, elapsed: float, slack: int) -> None:
+    """Together they served the limit, within 10% (plus what refilled meanwhile), and at most
+    `slack` short of it (leased and left unspent)."""
+    served = statuses.count(200)
+    assert set(statuses) == {200, 429}
+    assert served <= per_minute * 1.1 + elapsed * per_minute / 60, (served, elapsed)
+    assert served >= per_minute - slack, statuses
+
+
 async def test_two_processes_share_one_limit(tmp_path: Path, database: str, smtp: Smtp) -> None:
     """Two `crmkit serve` processes on one database, requests alternating between them: the
     token's 40 a minute hold for both together."""
     per_minute = 40
-    done = run_cli("token", "--email", "shared@acme.com", "--db", database)
-    assert done.returncode == 0, done.stderr
-    auth = {"Authorization": f"Bearer {done.stdout.strip()}"}
-    procs, clients = [], []
+    auth = token_for(database, "shared@acme.com")
+    servers = [serve(tmp_path, database, smtp, per_minute) for _ in range(2)]
+    clients = [httpx.AsyncClient(base_url=url, timeout=30) for _, url in servers]
     try:
-        for _ in range(2):
-            port = free_port()
-            env = clean_env(
-                database,
-                CRMKIT_SMTP_URL=smtp.url,
-                CRMKIT_BASE_URL=f"http://127.0.0.1:{port}",
-                CRMKIT_PLANS=plans(per_minute),
-            )
-            proc = Process(
-                [
-                    *crmkit_command(),
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--db",
-                    database,
-                    "--no-access-log",
-                ],
-                env=env,
-                cwd=str(tmp_path),
-            )
-            procs.append(proc)
-            proc.wait_for(r"Application startup complete")
-            clients.append(httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30))
         started = time.monotonic()
         statuses = []
         for i in range(80):
@@ -162,16 +175,11 @@ async def test_two_processes_share_one_limit(tmp_path: Path, database: str, smtp
     finally:
         for http in clients:
             await http.aclose()
-        for proc in procs:
+        for proc, _ in servers:
             proc.stop()
-    served = statuses.count(200)
-    assert set(statuses) == {200, 429}
-    # Each process leases 2 at a time (5%) from the shared bucket: together they never serve
-    # more than the bucket held plus what refilled meanwhile; what a process leased and left
-    # unspent (at most 2 each) is the most they can fall short.
-    refilled = elapsed * per_minute / 60
-    assert served <= per_minute * 1.1 + refilled, (served, elapsed)
-    assert served >= per_minute - 2 * 2, (served, statuses)
+    # Each process leases 2 at a time (5%) from the shared bucket: what a process leased and
+    # left unspent (at most 2 each) is the most they can fall short.
+    assert_one_limit(statuses, per_minute, elapsed, slack=2 * 2)
     # both processes served and both refused: the limit is one, not one each
     assert 200 in statuses[0::2] and 200 in statuses[1::2]
     assert 429 in statuses[0::2] and 429 in statuses[1::2]
@@ -183,43 +191,16 @@ async def test_workers_of_one_server_share_one_limit(
     """`crmkit serve --workers 2`: a fresh connection per request, so the kernel hands them
     to either worker; together they serve the token's 30 a minute, not 30 each."""
     per_minute = 30
-    done = run_cli("token", "--email", "workers@acme.com", "--db", database)
-    assert done.returncode == 0, done.stderr
-    auth = {"Authorization": f"Bearer {done.stdout.strip()}"}
-    port = free_port()
-    env = clean_env(
-        database,
-        CRMKIT_SMTP_URL=smtp.url,
-        CRMKIT_BASE_URL=f"http://127.0.0.1:{port}",
-        CRMKIT_PLANS=plans(per_minute),
-    )
-    proc = Process(
-        [
-            *crmkit_command(),
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            database,
-            "--workers",
-            "2",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=str(tmp_path),
-    )
+    auth = token_for(database, "workers@acme.com")
+    proc, url = serve(tmp_path, database, smtp, per_minute, "--workers", "2")
     try:
-        proc.wait_for(r"Application startup complete", count=2)
         started = time.monotonic()
         statuses = []
         limits = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits) as http:
+        async with httpx.AsyncClient(base_url=url, limits=limits) as http:
             for _ in range(60):
                 statuses.append((await http.get("/whoami", headers=auth)).status_code)
         elapsed = time.monotonic() - started
     finally:
         proc.stop()
-    served = statuses.count(200)
-    assert set(statuses) == {200, 429}
-    assert served <= per_minute * 1.1 + elapsed * per_minute / 60, (served, elapsed)
-    assert served >= per_minute - 2 * 1, statuses
+    assert_one_limit(statuses, per_minute, elapsed, slack=2 * 1)
