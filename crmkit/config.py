@@ -192,6 +192,11 @@ class Settings:
 
     def validate(self) -> None:
         database_backend(self.database)
+        if self.anon_requests_per_minute == 0:
+            raise ConfigError(
+                "CRMKIT_ANON_REQUESTS_PER_MINUTE must be 1 or more, or -1 for no limit (0 would"
+                " refuse every sign-in)"
+            )
         if self.base_url:
             parts = urlsplit(self.base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -237,6 +242,12 @@ def _parse_plans(raw: str | None) -> dict[str, dict[str, int]]:
             if not isinstance(value, int) or isinstance(value, bool) or value < -1:
                 raise ConfigError(
                     f"CRMKIT_PLANS: {plan}.{cap} must be a whole number >= -1 (-1 = unlimited)"
+                )
+            if cap == "requests_per_minute" and value == 0:
+                # a bucket that never fills would refuse every request of the plan's tokens
+                raise ConfigError(
+                    f"CRMKIT_PLANS: {plan}.requests_per_minute must be 1 or more, or -1 for no"
+                    " limit"
                 )
         plans[plan] = {str(k): int(v) for k, v in caps.items()}
     return plans

@@ -71,6 +71,10 @@ def test_overrides_win_over_the_environment() -> None:
         ("CRMKIT_PLANS", '{"free": {"contacts": -2}}'),
         ("CRMKIT_PLANS", '{"free": {"contacts": true}}'),
         ("CRMKIT_PLANS", '{"free": {"contacts": 1.5}}'),
+        # a rate limit of 0 would refuse everything (and divided by zero: a 500 on every call)
+        ("CRMKIT_PLANS", '{"free": {"requests_per_minute": 0}}'),
+        ("CRMKIT_ANON_REQUESTS_PER_MINUTE", "0"),
+        ("CRMKIT_ANON_REQUESTS_PER_MINUTE", "-2"),
         ("CRMKIT_SECRET_KEY", "short"),
     ],
 )
