@@ -166,21 +166,22 @@ def delete_sql(rs: S.RecordSpec) -> str:
     return "DELETE FROM %s WHERE rowid = ?" % table(rs)
 
 
+def source_sql(rs: S.RecordSpec) -> str:
+    """Each record's seq, workspace and searchable fields (a contact's company name last)."""
+    fields = ", ".join("r." + f.name for f in rs.searchable)
+    if rs.kind != "contact":
+        return "SELECT r.seq, r.workspace_id, %s FROM %s r" % (fields, rs.table)
+    return (
+        "SELECT r.seq, r.workspace_id, %s, co.name FROM %s r LEFT JOIN companies co"
+        " ON co.id = r.company_id AND co.workspace_id = r.workspace_id" % (fields, rs.table)
+    )
+
+
 async def backfill(conn: aiosqlite.Connection) -> None:
     """Migration 0013: a row for every record already kept, from its stored fields (in
     batches: a million contacts are read once, never held at once)."""
     for rs in S.SPECS.values():
-        fields = ", ".join("r." + f.name for f in rs.searchable)
-        linked = ", co.name" if rs.kind == "contact" else ""
-        join = (
-            " LEFT JOIN companies co ON co.id = r.company_id AND co.workspace_id = r.workspace_id"
-            if linked
-            else ""
-        )
-        cursor = await conn.execute(
-            "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s ORDER BY r.seq DESC"
-            % (fields, linked, rs.table, join)
-        )
+        cursor = await conn.execute(source_sql(rs) + " ORDER BY r.seq DESC")
         while batch := await cursor.fetchmany(20_000):
             rows = [
                 (searchtext.key(int(r[0])), str(r[1]), row(rs, str(r[1]), r[2:])) for r in batch
@@ -218,22 +219,13 @@ async def rebuild_type(
     anew from its stored fields (and, for a contact, its company's name), newest first so that
     FTS5 appends; a batch at a time, never all held at once. `fetch`, `execute`,
     `executemany` run statements; `done` hears how many records each batch did."""
-    fields = ", ".join("r." + f.name for f in rs.searchable)
-    linked = ", co.name" if rs.kind == "contact" else ""
-    join = (
-        " LEFT JOIN companies co ON co.id = r.company_id AND co.workspace_id = r.workspace_id"
-        if linked
-        else ""
-    )
     await execute("DELETE FROM %s" % table(rs))
     await execute("INSERT INTO %s (%s) VALUES ('delete-all')" % (gram_table(rs), gram_table(rs)))
     if done is not None:
         done(0)
     below = 1 << 62
     while batch := await fetch(
-        "SELECT r.seq, r.workspace_id, %s%s FROM %s r%s WHERE r.seq < ? ORDER BY r.seq DESC"
-        " LIMIT %d" % (fields, linked, rs.table, join, BATCH),
-        (below,),
+        source_sql(rs) + " WHERE r.seq < ? ORDER BY r.seq DESC LIMIT %d" % BATCH, (below,)
     ):
         tokens, grams, columns, marks = [], [], [], set()
         for seq, ws, *parts in batch:
